@@ -1,0 +1,328 @@
+"""The /v2/cost engine entry point: facts + prices + a CostQuery → a CostTable.
+
+Order of operations (each stage is one SQL statement over the previous ones' tables):
+
+ 1. Select the facts whose segments lie in the window; drop containers named "" or "POD".
+ 2. Price every node-segment with the version in force at its start: node price P (nodePrices rule,
+    else node_total_hourly_cost, else unit prices × capacity), the CPU/memory weights, node cost,
+    the two pools and the rates (`engine.pricing`).
+ 3. Cost every container by the query's method (Request, Usage, Effective) at its node's rates;
+    scale a node-segment's costs down per resource where they exceed the pool (conservation),
+    and compute node idle = pools − costs ≥ 0 (`engine.allocation`).
+ 4. Roll containers up to pods per segment (`engine.sharing`).
+ 5. Compute every pod's share of its domain's idle (cluster, or node with idleByNode; weighted by
+    cost or even per pod), over all pods, before any filter (`engine.sharing`).
+ 6. Apply the filter to pods: shares stay as computed in 5 (`engine.filtering`).
+ 7. Assign each segment to its step (a segment never straddles a step boundary).
+ 8. Aggregate the kept pods per step and group (`engine.grouping`): Σ cost (+ Σ shares when
+    shareIdle), Σ basis quantities, averages = Σ integral / active span, shared properties.
+ 9. Idle rows (idle=true, shareIdle=false): without a filter, Σ node idle per step (per node with
+    idleByNode); with a filter, Σ of the kept pods' shares (the idle that belongs to them).
+    With shareIdle and no filter, idle no domain could take is an `__unallocated_idle__` row.
+10. costRatio = row cost / Σ node cost of the step (all nodes, before any filter).
+11. customCost: stages 2–10 with the custom price book, side by side in the same statements.
+
+Units: money in the price book's currency; averages in cores and bytes; hours are seconds/3600.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+
+from kubetally.domain.prices import PriceBook
+from kubetally.domain.vocabulary import GIB, IDLE_KEY, IDLE_NODE_PREFIX, UNALLOCATED_IDLE_KEY
+from kubetally.engine import filtering, grouping, sharing, stages
+from kubetally.engine.facts import Facts
+from kubetally.engine.pricing import PricedBook
+from kubetally.engine.query import (
+    IDLE,
+    UNALLOCATED_IDLE,
+    WORKLOAD,
+    CostQuery,
+    CostRow,
+    CostTable,
+    Diagnostics,
+    StepTotals,
+)
+from kubetally.engine.sql import Params, run, run_named
+
+_KIND_ORDER = {WORKLOAD: 0, IDLE: 1, UNALLOCATED_IDLE: 2}
+
+
+def compute(
+    facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices: PriceBook | None = None
+) -> CostTable:
+    """Answer `query` from `facts` priced by `prices` (and `custom_prices` for customCost)."""
+    books = stages.books_of(prices, custom_prices)
+    window = (query.window.start_epoch(), query.window.end_epoch())
+    cursor = facts.con.cursor()
+    try:
+        stages.materialise(cursor, facts, books, window, query.method, query.share_split, query.idle_by_node)
+        step = _StepIndex(window, query.step_seconds)
+        step.check(cursor)
+        totals = _step_totals(cursor, books, step)
+        node_cost = {total.step_start: total.node_cost for total in totals}
+        rows = _workload_rows(cursor, books, query, step)
+        if query.idle and not query.share_idle:
+            rows += _idle_rows(cursor, books, query, step)
+        if query.share_idle and query.filter is None:
+            rows += _unallocated_rows(cursor, books, query, step)
+        diagnostics = _diagnostics(cursor)
+    finally:
+        stages.release(cursor)
+        cursor.close()
+    finished = [_finish(row, node_cost) for row in rows]
+    finished.sort(
+        key=lambda r: (r.step_start, _KIND_ORDER[r.kind], -r.cost, r.key, sorted(r.properties.items()))
+    )
+    custom = books[1].book if len(books) > 1 else None
+    return CostTable(
+        rows=tuple(finished),
+        steps=totals,
+        currency=prices.currency,
+        custom_currency=custom.currency if custom is not None else None,
+        price_source=prices.versions[-1].source,
+        diagnostics=diagnostics,
+    )
+
+
+class _StepIndex:
+    """SQL that maps a segment start to its step index, and the steps themselves."""
+
+    def __init__(self, window: tuple[int, int], step_seconds: int | None) -> None:
+        self.start, self.end = window
+        self.step_seconds = step_seconds
+        size = step_seconds if step_seconds is not None else self.end - self.start
+        self.size = size
+        count = -(-(self.end - self.start) // size)
+        self.bounds = [
+            (self.start + i * size, min(self.start + (i + 1) * size, self.end)) for i in range(count)
+        ]
+
+    def sql(self, params: Params, column: str = "segment_start") -> str:
+        return f"(({column} - {params.add(self.start)}) // {params.add(self.size)})"
+
+    def check(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        params = Params()
+        index = self.sql(params)
+        limit = f"least({params.add(self.start)} + ({index} + 1) * {params.add(self.size)}, {params.add(self.end)})"
+        found = run(
+            cursor,
+            f"SELECT count(*) FROM (SELECT segment_start, segment_end FROM node_idle "
+            f"UNION ALL SELECT segment_start, segment_end FROM pod_segments) WHERE segment_end > {limit}",
+            params,
+        )
+        if found and found[0][0]:
+            raise ValueError(f"{found[0][0]} facts straddle a step boundary; segments must nest in steps")
+
+
+@dataclass(slots=True)
+class _Raw:
+    """A row before costRatio: money per book suffix, sums of integrals, span."""
+
+    bounds: tuple[int, int]
+    kind: str
+    key: tuple[str, ...]
+    cost: dict[str, float]
+    shared: float
+    sums: dict[str, float] = field(default_factory=dict)
+    span: float = 0.0
+    labels: dict[str, str] | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+def _float(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _money(row: dict[str, object], books: list[PricedBook], prefix: str) -> dict[str, float]:
+    return {b.suffix: _float(row[f"{prefix}{b.suffix}"]) for b in books}
+
+
+def _sums(books: list[PricedBook], value: str, prefix: str) -> str:
+    return ", ".join(f"sum({value.format(s=b.suffix)}) AS {prefix}{b.suffix}" for b in books)
+
+
+def _step_totals(
+    cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], step: _StepIndex
+) -> tuple[StepTotals, ...]:
+    params = Params()
+    nodes = run_named(
+        cursor,
+        f"SELECT {step.sql(params)} AS step_idx, {_sums(books, 'node_cost{s}', 'node_cost')}, "
+        f"{_sums(books, 'idle{s}', 'idle')} FROM node_idle GROUP BY step_idx",
+        params,
+    )
+    params = Params()
+    pods = run_named(
+        cursor,
+        f"SELECT {step.sql(params)} AS step_idx, sum(cost) AS cost FROM pod_segments GROUP BY step_idx",
+        params,
+    )
+    by_node = {int(_float(row["step_idx"])): row for row in nodes}
+    by_pod = {int(_float(row["step_idx"])): _float(row["cost"]) for row in pods}
+    totals = []
+    for index, (start, end) in enumerate(step.bounds):
+        row = by_node.get(index, {})
+        custom = _float(row.get("node_cost_custom")) if len(books) > 1 else None
+        totals.append(
+            StepTotals(
+                start,
+                end,
+                _float(row.get("node_cost")),
+                by_pod.get(index, 0.0),
+                _float(row.get("idle")),
+                custom,
+            )
+        )
+    return tuple(totals)
+
+
+_INTEGRALS = (
+    "q_cpu",
+    "q_mem",
+    "cpu_request_core_seconds",
+    "cpu_usage_core_seconds",
+    "memory_request_byte_seconds",
+    "memory_usage_byte_seconds",
+)
+
+
+def _workload_rows(
+    cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: CostQuery, step: _StepIndex
+) -> list[_Raw]:
+    params = Params()
+    group = grouping.grouping(query.aggregate, params)
+    where = params.adopt(*filtering.to_sql(query.filter))
+    index = step.sql(params)
+    with_share = "cost{s} + share{s}" if query.share_idle else "cost{s}"
+    shared = "sum(share) AS shared" if query.share_idle else "0.0 AS shared"
+    keys = ", ".join(f"k{i}" for i in range(group.display_count))
+    integrals = ", ".join(f"sum({name}) AS {name}" for name in _INTEGRALS)
+    sql = f"""
+SELECT step_idx, [{keys}] AS key, {_sums(books, with_share, "cost")}, {shared}, {integrals},
+       max(active_end) - min(active_start) AS span, {group.labels} AS labels, {grouping.properties_sql()}
+FROM (SELECT *, {index} AS step_idx, {group.select} FROM pod_shares WHERE {where})
+GROUP BY step_idx, {group.group_by}"""
+    out: list[_Raw] = []
+    for row in run_named(cursor, sql, params):
+        properties = {
+            name: str(row[f"p_{column}"])
+            for name, column in grouping.PROPERTY_COLUMNS.items()
+            if row[f"p_{column}"] not in (None, "")
+        }
+        labels = row["labels"]
+        out.append(
+            _Raw(
+                bounds=step.bounds[int(_float(row["step_idx"]))],
+                kind=WORKLOAD,
+                key=tuple(str(value) for value in row["key"]),  # type: ignore[attr-defined]
+                cost=_money(row, books, "cost"),
+                shared=_float(row["shared"]),
+                sums={name: _float(row[name]) for name in _INTEGRALS},
+                span=_float(row["span"]),
+                labels=dict(labels) if isinstance(labels, dict) else None,
+                properties=properties,
+            )
+        )
+    return out
+
+
+def _idle_rows(
+    cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: CostQuery, step: _StepIndex
+) -> list[_Raw]:
+    params = Params()
+    by_node = ", cluster, node" if query.idle_by_node else ""
+    if query.filter is None:
+        source = f"SELECT *, {step.sql(params)} AS step_idx, idle AS amount FROM node_idle"
+        amounts = _sums(books, "idle{s}", "cost")
+    else:
+        where = params.adopt(*filtering.to_sql(query.filter))
+        source = f"SELECT *, {step.sql(params)} AS step_idx FROM pod_shares WHERE {where}"
+        amounts = _sums(books, "share{s}", "cost")
+    provider = ", any_value(provider_id) AS provider_id" if query.idle_by_node else ""
+    sql = f"SELECT step_idx{by_node}{provider}, {amounts} FROM ({source}) GROUP BY step_idx{by_node}"
+    out: list[_Raw] = []
+    for row in run_named(cursor, sql, params):
+        cost = _money(row, books, "cost")
+        if not any(value > 0 for value in cost.values()):
+            continue
+        properties: dict[str, str] = {}
+        name = IDLE_KEY
+        if query.idle_by_node:
+            name = f"{IDLE_NODE_PREFIX}{row['node']}"
+            properties = {
+                k: str(row[c])
+                for k, c in (("cluster", "cluster"), ("node", "node"), ("providerID", "provider_id"))
+                if row.get(c) not in (None, "")
+            }
+        out.append(
+            _Raw(step.bounds[int(_float(row["step_idx"]))], IDLE, (name,), cost, 0.0, properties=properties)
+        )
+    return out
+
+
+def _unallocated_rows(
+    cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: CostQuery, step: _StepIndex
+) -> list[_Raw]:
+    params = Params()
+    source = sharing.unallocated_idle_sql(books, query.share_split, query.idle_by_node)
+    sql = (
+        f"SELECT {step.sql(params)} AS step_idx, {_sums(books, 'unallocated{s}', 'cost')} "
+        f"FROM ({source}) GROUP BY step_idx"
+    )
+    out: list[_Raw] = []
+    for row in run_named(cursor, sql, params):
+        cost = _money(row, books, "cost")
+        if any(value > 0 for value in cost.values()):
+            out.append(
+                _Raw(
+                    step.bounds[int(_float(row["step_idx"]))],
+                    UNALLOCATED_IDLE,
+                    (UNALLOCATED_IDLE_KEY,),
+                    cost,
+                    0.0,
+                )
+            )
+    return out
+
+
+def _diagnostics(cursor: duckdb.DuckDBPyConnection) -> Diagnostics:
+    params = Params()
+    row = run_named(
+        cursor,
+        "SELECT (SELECT count(*) FROM node_idle WHERE overcommitted) AS over, "
+        "(SELECT count(*) FROM container_cost WHERE NOT matched) AS unmatched",
+        params,
+    )[0]
+    return Diagnostics(int(_float(row["over"])), int(_float(row["unmatched"])))
+
+
+def _finish(raw: _Raw, node_cost: dict[int, float]) -> CostRow:
+    span = raw.span if raw.span > 0 else 0.0
+
+    def average(name: str) -> float:
+        return raw.sums.get(name, 0.0) / span if span else 0.0
+
+    total = node_cost.get(raw.bounds[0], 0.0)
+    cost = raw.cost[""]
+    return CostRow(
+        step_start=raw.bounds[0],
+        step_end=raw.bounds[1],
+        kind=raw.kind,
+        key=raw.key,
+        properties=raw.properties,
+        labels=raw.labels,
+        cpu_core_request_average=average("cpu_request_core_seconds"),
+        cpu_core_usage_average=average("cpu_usage_core_seconds"),
+        ram_byte_request_average=average("memory_request_byte_seconds"),
+        ram_byte_usage_average=average("memory_usage_byte_seconds"),
+        cpu_core_hours=raw.sums.get("q_cpu", 0.0) / 3600.0,
+        memory_gib_hours=raw.sums.get("q_mem", 0.0) / 3600.0 / GIB,
+        cost=cost,
+        shared_idle_cost=raw.shared,
+        cost_ratio=cost / total if total > 0 else 0.0,
+        custom_cost=raw.cost.get("_custom"),
+    )

@@ -1,0 +1,138 @@
+"""What the engine is asked (`CostQuery`, `UsageQuery`) and what it answers (`CostRow`, `UsageRow`).
+
+These are plain frozen dataclasses so that the API, the CostReport handler and the tests share one
+vocabulary. Money and quantities are float64 here; rounding to decimal strings happens only where
+results leave the process (status, JSON).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kubetally.domain.aggregation import AggregateKey, Dimension
+from kubetally.domain.filters import Filter
+from kubetally.domain.vocabulary import Item, Method, ShareSplit, UsageKind
+from kubetally.domain.window import CalendarPeriod, Window
+
+
+@dataclass(frozen=True, slots=True)
+class CostQuery:
+    """A /v2/cost question: window, steps, grouping, filter, basis and idle handling."""
+
+    window: Window
+    step_seconds: int | None = None
+    aggregate: tuple[AggregateKey, ...] = (AggregateKey(Dimension.POD),)
+    filter: Filter | None = None
+    method: Method = Method.REQUEST
+    idle: bool = True
+    share_idle: bool = False
+    share_split: ShareSplit = ShareSplit.WEIGHTED
+    idle_by_node: bool = False
+
+
+#: Row kinds of a CostTable.
+WORKLOAD = "workload"
+IDLE = "idle"
+UNALLOCATED_IDLE = "unallocated_idle"
+
+
+@dataclass(frozen=True, slots=True)
+class CostRow:
+    """One cost set: one group over one step.
+
+    `key` holds one value per aggregate key (for idle rows: the idle row name). `properties` holds
+    the dimensions every member of the group shares (cluster, node, namespace, pod, podUID,
+    controllerKind, controller, providerID, project); `labels` the pod labels if all members share
+    them. Averages are Σ integral / active span (DESIGN.md §4); `cpu_core_hours` and
+    `memory_gib_hours` are the basis quantities (by the query's method) behind `cost`.
+    `shared_idle_cost` is the part of `cost` that is shared idle.
+    """
+
+    step_start: int
+    step_end: int
+    kind: str
+    key: tuple[str, ...]
+    properties: Mapping[str, str]
+    labels: Mapping[str, str] | None
+    cpu_core_request_average: float
+    cpu_core_usage_average: float
+    ram_byte_request_average: float
+    ram_byte_usage_average: float
+    cpu_core_hours: float
+    memory_gib_hours: float
+    cost: float
+    shared_idle_cost: float
+    cost_ratio: float
+    custom_cost: float | None
+
+    @property
+    def name(self) -> str:
+        """The row's display name: its key values joined by `/` (OpenCost's allocation name)."""
+        return "/".join(self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class StepTotals:
+    """Per step: the cost of every node (before any filter) and how it splits."""
+
+    step_start: int
+    step_end: int
+    node_cost: float
+    workload_cost: float
+    idle_cost: float
+    custom_node_cost: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostics:
+    """What the engine noticed and did not hide.
+
+    `overcommitted_node_segments`: node-segments whose basis exceeded capacity, so workload costs
+    were scaled down to the node's cost. `unmatched_container_facts`: container facts with no node
+    fact for their node and segment (priced at unit prices, outside conservation).
+    """
+
+    overcommitted_node_segments: int = 0
+    unmatched_container_facts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CostTable:
+    """The engine's answer to a CostQuery."""
+
+    rows: tuple[CostRow, ...]
+    steps: tuple[StepTotals, ...]
+    currency: str
+    custom_currency: str | None
+    price_source: str
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    """An Alauda usage question. `project` scopes the answer to one project's namespaces (the
+    project endpoint); `name` names the one project/namespace/cluster of a non-`_all` kind."""
+
+    periods: tuple[CalendarPeriod, ...]
+    kind: UsageKind = UsageKind.PROJECT_ALL
+    item: Item = Item.CPU
+    method: Method = Method.EFFECTIVE
+    name: str | None = None
+    project: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """One Alauda CostUsageItem: usage in core-hours (Cpu) or GiB-hours (Memory, Storage)."""
+
+    project: str
+    cluster: str
+    namespace: str
+    item: Item
+    method: Method
+    usage: float
+    cost: float
+    currency: str
+    start: str
+    end: str
