@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Method(str, Enum):
+class Method(StrEnum):
     """The basis a quantity is measured by (DESIGN.md §4).
 
     REQUEST: Σ request·r. USAGE: Σ usage·r. EFFECTIVE: Σ max(request, usage)·r, per sample.
@@ -18,14 +18,14 @@ class Method(str, Enum):
     PROJECT_QUOTA = "ProjectQuota"
 
 
-class ShareSplit(str, Enum):
+class ShareSplit(StrEnum):
     """How shared idle is spread over the workloads of its domain."""
 
     WEIGHTED = "weighted"
     EVEN = "even"
 
 
-class Item(str, Enum):
+class Item(StrEnum):
     """Alauda billing items."""
 
     CPU = "Cpu"
@@ -33,7 +33,7 @@ class Item(str, Enum):
     STORAGE = "Storage"
 
 
-class UsageKind(str, Enum):
+class UsageKind(StrEnum):
     """Alauda statistical kinds: one object (`name` required) or all of them (`*_all`)."""
 
     PROJECT = "project"

@@ -33,6 +33,8 @@ _BASIS = {
 }
 
 _NODE_KEY = "cluster, node, segment_start, segment_end"
+#: A node-segment counts as overcommitted when its load exceeds a pool by more than this factor.
+_OVER = "(1 + 1e-9)"
 
 
 def basis_columns(method: Method) -> tuple[str, str]:
@@ -66,8 +68,9 @@ def container_cost_sql(
         scaled.append(
             f"raw_cpu{s} * coalesce(f_cpu{s}, 1.0) AS cpu_cost{s}, raw_mem{s} * coalesce(f_mem{s}, 1.0) AS mem_cost{s}"
         )
+    hidden = ", ".join(f"raw_cpu{b.suffix}, raw_mem{b.suffix}, f_cpu{b.suffix}, f_mem{b.suffix}" for b in books)
     return f"""
-SELECT * EXCLUDE ({", ".join(f"raw_cpu{b.suffix}, raw_mem{b.suffix}, f_cpu{b.suffix}, f_mem{b.suffix}" for b in books)}),
+SELECT * EXCLUDE ({hidden}),
        {", ".join(scaled)}
 FROM (
     SELECT c.*, n.provider_id, n.node IS NOT NULL AS matched, {", ".join(raw)}
@@ -125,7 +128,8 @@ def node_idle_sql(books: list[PricedBook], load_sql: str) -> str:
             f"greatest(0.0, n.cpu_pool{s} - least({load_cpu}, n.cpu_pool{s})) "
             f"+ greatest(0.0, n.mem_pool{s} - least({load_mem}, n.mem_pool{s})) AS idle{s}"
         )
-        over.append(f"{load_cpu} > n.cpu_pool{s} OR {load_mem} > n.mem_pool{s}")
+        # Flag only a real excess: a node filled exactly to capacity can exceed its pool by a rounding ulp.
+        over.append(f"{load_cpu} > n.cpu_pool{s} * {_OVER} OR {load_mem} > n.mem_pool{s} * {_OVER}")
     return f"""
 SELECT n.*, {", ".join(columns)}, ({" OR ".join(over)}) AS overcommitted
 FROM node_priced AS n

@@ -123,9 +123,7 @@ def create_tables(con: duckdb.DuckDBPyConnection, facts: Facts) -> None:
         con.execute(f"CREATE TABLE {name} ({body})")
 
 
-def _insert(
-    con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], rows: Iterable[Record]
-) -> None:
+def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], rows: Iterable[Record]) -> None:
     names = list(columns)
     batch = []
     for row in rows:

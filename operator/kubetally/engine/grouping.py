@@ -81,7 +81,7 @@ def grouping(keys: tuple[AggregateKey, ...], params: Params) -> Grouping:
                 raise ValueError("a label aggregate key needs a label key")
             sanitized = sanitize_label_key(key.label_key)
             value = f"labels[{params.add(sanitized)}]"
-            label_pairs.append((params.add(sanitized), f"k{index}"))
+            label_pairs.append((sanitized, f"k{index}"))
         else:
             value = _DISPLAY[key.dimension]
         missing = f"coalesce({value}, '') = ''"
@@ -95,20 +95,17 @@ def grouping(keys: tuple[AggregateKey, ...], params: Params) -> Grouping:
         labels = "any_value(labels)"
     elif label_pairs:
         # The row's own label values, under their sanitized keys, when present.
-        keys_sql = ", ".join(key for key, _ in label_pairs)
+        keys_sql = ", ".join(params.add(key) for key, _ in label_pairs)
         values_sql = ", ".join(column for _, column in label_pairs)
         labels = f"map([{keys_sql}], [{values_sql}])"
     else:
         labels = "NULL"
-    return Grouping(
-        select=", ".join(selects), group_by=", ".join(names), display_count=len(keys), labels=labels
-    )
+    return Grouping(select=", ".join(selects), group_by=", ".join(names), display_count=len(keys), labels=labels)
 
 
 def properties_sql() -> str:
     """Aggregate expressions p_<column> holding each property where all members share it."""
     return ", ".join(
-        f"CASE WHEN min({column}) = max({column}) AND count({column}) = count(*) THEN min({column}) END "
-        f"AS p_{column}"
+        f"CASE WHEN min({column}) = max({column}) AND count({column}) = count(*) THEN min({column}) END AS p_{column}"
         for column in PROPERTY_COLUMNS.values()
     )

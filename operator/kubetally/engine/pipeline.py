@@ -51,9 +51,7 @@ from kubetally.engine.sql import Params, run, run_named
 _KIND_ORDER = {WORKLOAD: 0, IDLE: 1, UNALLOCATED_IDLE: 2}
 
 
-def compute(
-    facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices: PriceBook | None = None
-) -> CostTable:
+def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices: PriceBook | None = None) -> CostTable:
     """Answer `query` from `facts` priced by `prices` (and `custom_prices` for customCost)."""
     books = stages.books_of(prices, custom_prices)
     window = (query.window.start_epoch(), query.window.end_epoch())
@@ -74,9 +72,7 @@ def compute(
         stages.release(cursor)
         cursor.close()
     finished = [_finish(row, node_cost) for row in rows]
-    finished.sort(
-        key=lambda r: (r.step_start, _KIND_ORDER[r.kind], -r.cost, r.key, sorted(r.properties.items()))
-    )
+    finished.sort(key=lambda r: (r.step_start, _KIND_ORDER[r.kind], -r.cost, r.key, sorted(r.properties.items())))
     custom = books[1].book if len(books) > 1 else None
     return CostTable(
         rows=tuple(finished),
@@ -97,9 +93,7 @@ class _StepIndex:
         size = step_seconds if step_seconds is not None else self.end - self.start
         self.size = size
         count = -(-(self.end - self.start) // size)
-        self.bounds = [
-            (self.start + i * size, min(self.start + (i + 1) * size, self.end)) for i in range(count)
-        ]
+        self.bounds = [(self.start + i * size, min(self.start + (i + 1) * size, self.end)) for i in range(count)]
 
     def sql(self, params: Params, column: str = "segment_start") -> str:
         return f"(({column} - {params.add(self.start)}) // {params.add(self.size)})"
@@ -258,9 +252,7 @@ def _idle_rows(
                 for k, c in (("cluster", "cluster"), ("node", "node"), ("providerID", "provider_id"))
                 if row.get(c) not in (None, "")
             }
-        out.append(
-            _Raw(step.bounds[int(_float(row["step_idx"]))], IDLE, (name,), cost, 0.0, properties=properties)
-        )
+        out.append(_Raw(step.bounds[int(_float(row["step_idx"]))], IDLE, (name,), cost, 0.0, properties=properties))
     return out
 
 

@@ -109,9 +109,7 @@ def node_cost_ctes(books: list[PricedBook], params: Params, nodes: str, window: 
     """CTEs `node_base` and `node_priced`: one row per node fact in the window, with, per book
     suffix s: `hourly{s}`, `node_cost{s}`, `cpu_pool{s}`, `mem_pool{s}`, `cpu_rate{s}`, `mem_rate{s}`."""
     start, end = params.add(window[0]), params.add(window[1])
-    version_columns = ", ".join(
-        f"{version_expression(item.book, params)} AS version{item.suffix}" for item in books
-    )
+    version_columns = ", ".join(f"{version_expression(item.book, params)} AS version{item.suffix}" for item in books)
     base = f"""
 node_base AS (
     SELECT coalesce(cluster, '') AS cluster, node, provider_id, labels, segment_start, segment_end, running_seconds,
@@ -140,8 +138,7 @@ node_base AS (
             f"CASE WHEN {a} + {b} > 0 THEN {a} / ({a} + {b}) ELSE 0.5 END)"
         )
         columns.append(
-            f"{hourly} AS hourly{s}, {weight} AS w_cpu{s}, {cpu_unit} AS cpu_unit{s}, "
-            f"{mem_unit} AS mem_unit{s}"
+            f"{hourly} AS hourly{s}, {weight} AS w_cpu{s}, {cpu_unit} AS cpu_unit{s}, {mem_unit} AS mem_unit{s}"
         )
     priced = f"""
 node_weighted AS (

@@ -46,9 +46,7 @@ GROUP BY {POD_KEY}"""
 
 
 def _domain(idle_by_node: bool) -> str:
-    return (
-        "cluster, node, segment_start, segment_end" if idle_by_node else "cluster, segment_start, segment_end"
-    )
+    return "cluster, node, segment_start, segment_end" if idle_by_node else "cluster, segment_start, segment_end"
 
 
 def _weight(split: ShareSplit, suffix: str) -> str:

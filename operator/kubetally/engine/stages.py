@@ -41,9 +41,7 @@ def materialise(
     params = Params()
     ctes = pricing.node_cost_ctes(books, params, facts.nodes, window)
     load = allocation.raw_load_sql(books, params, facts.containers, window, method)
-    cursor.execute(
-        f"CREATE TEMP TABLE node_idle AS WITH {ctes} {allocation.node_idle_sql(books, load)}", params.values
-    )
+    cursor.execute(f"CREATE TEMP TABLE node_idle AS WITH {ctes} {allocation.node_idle_sql(books, load)}", params.values)
     params = Params()
     cursor.execute(
         "CREATE TEMP TABLE container_cost AS "

@@ -74,11 +74,11 @@ def compute_usage(facts: Facts, prices: PriceBook, query: UsageQuery) -> tuple[U
             conditions.append(f"coalesce({_NAMED[query.kind]}, '') = {params.add(query.name or '')}")
         columns = ", ".join(f"coalesce({column}, '') AS {column}" for column in groups)
         sql = f"""
-SELECT p_idx, {', '.join(groups)}, sum(quantity) AS usage, sum(money) AS cost
-FROM (SELECT {columns}, segment_start, quantity, money FROM ({source}) WHERE {' AND '.join(conditions)}) AS f
+SELECT p_idx, {", ".join(groups)}, sum(quantity) AS usage, sum(money) AS cost
+FROM (SELECT {columns}, segment_start, quantity, money FROM ({source}) WHERE {" AND ".join(conditions)}) AS f
 JOIN {periods} AS p ON f.segment_start >= p.p_start AND f.segment_start < p.p_end
-GROUP BY p_idx, {', '.join(groups)}
-ORDER BY p_idx, {', '.join(groups)}"""
+GROUP BY p_idx, {", ".join(groups)}
+ORDER BY p_idx, {", ".join(groups)}"""
         rows = run_named(cursor, sql, params)
     finally:
         stages.release(cursor)
@@ -105,7 +105,10 @@ ORDER BY p_idx, {', '.join(groups)}"""
 
 def _container_source(item: Item) -> str:
     if item is Item.CPU:
-        return "SELECT cluster, namespace, project, segment_start, q_cpu / 3600.0 AS quantity, cpu_cost AS money FROM container_cost"
+        return (
+            "SELECT cluster, namespace, project, segment_start, q_cpu / 3600.0 AS quantity, "
+            "cpu_cost AS money FROM container_cost"
+        )
     return (
         f"SELECT cluster, namespace, project, segment_start, q_mem / 3600.0 / {GIB} AS quantity, "
         "mem_cost AS money FROM container_cost"
@@ -138,5 +141,6 @@ def _quota_source(facts: Facts, prices: PriceBook, item: Item, params: Params, w
     price = unit_price(prices, params, _QUOTA_PRICE[item], "version")
     return f"""
 SELECT cluster, namespace, project, segment_start, quantity, quantity * {price} AS money
-FROM (SELECT *, coalesce({_QUOTA_COLUMN[item]}, 0) / {scale} AS quantity, {version_expression(prices, params)} AS version
+FROM (SELECT *, coalesce({_QUOTA_COLUMN[item]}, 0) / {scale} AS quantity,
+             {version_expression(prices, params)} AS version
       FROM {facts.quotas} WHERE {_bounds(params, window)})"""

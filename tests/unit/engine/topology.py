@@ -75,9 +75,7 @@ def default_version(**changes: object) -> PriceVersion:
         "memory_gib_hour": Decimal("0.01"),
         "storage_gib_hour": Decimal("0.0001"),
         "weights": (Decimal("0.5"), Decimal("0.5")),
-        "node_rules": (
-            NodePriceRule(hourly=Decimal("0.8"), match_labels={"node.kubernetes.io/instance-type": "big"}),
-        ),
+        "node_rules": (NodePriceRule(hourly=Decimal("0.8"), match_labels={"node.kubernetes.io/instance-type": "big"}),),
         "storage_class_prices": {"ssd": Decimal("0.0002")},
         "source": "CostWeights/default",
     }
@@ -104,16 +102,30 @@ def _node(name: str, kind: str, cores: float, gib: float, hour: int) -> dict[str
 
 
 def _container(
-    pod: str, hour: int, *, seconds: float = H, request: tuple[float, float], usage: tuple[float, float],
-    effective: tuple[float, float], container: str = "main", **dims: object,
+    pod: str,
+    hour: int,
+    *,
+    seconds: float = H,
+    request: tuple[float, float],
+    usage: tuple[float, float],
+    effective: tuple[float, float],
+    container: str = "main",
+    **dims: object,
 ) -> dict[str, object]:
     """Per-hour averages (cores, GiB) × `seconds` of running time starting at the hour's start."""
     start = T0 + hour * H
     fact: dict[str, object] = {
-        "cluster": "c1", "pod": pod, "pod_uid": f"uid-{pod}", "container": container,
-        "segment_start": start, "segment_end": start + H,
-        "active_start": float(start), "active_end": float(start + seconds), "running_seconds": seconds,
-        "cpu_request_core_seconds": request[0] * seconds, "cpu_usage_core_seconds": usage[0] * seconds,
+        "cluster": "c1",
+        "pod": pod,
+        "pod_uid": f"uid-{pod}",
+        "container": container,
+        "segment_start": start,
+        "segment_end": start + H,
+        "active_start": float(start),
+        "active_end": float(start + seconds),
+        "running_seconds": seconds,
+        "cpu_request_core_seconds": request[0] * seconds,
+        "cpu_usage_core_seconds": usage[0] * seconds,
         "cpu_effective_core_seconds": effective[0] * seconds,
         "memory_request_byte_seconds": request[1] * GIB * seconds,
         "memory_usage_byte_seconds": usage[1] * GIB * seconds,
@@ -132,24 +144,96 @@ BATCH = {"namespace": "batch", "project": "beta"}
 def containers() -> list[dict[str, object]]:
     facts: list[dict[str, object]] = []
     for hour in (0, 1):
-        facts.append(_container("web-1", hour, request=(1, 2), usage=(0.5, 1), effective=(1, 2), node="n1",
-                                controller_kind="Deployment", controller="web", labels={"app": "web"}, **SHOP))
-        facts.append(_container("web-1", hour, request=(5, 5), usage=(5, 5), effective=(5, 5), node="n1",
-                                container="POD", controller_kind="Deployment", controller="web",
-                                labels={"app": "web"}, **SHOP))
+        facts.append(
+            _container(
+                "web-1",
+                hour,
+                request=(1, 2),
+                usage=(0.5, 1),
+                effective=(1, 2),
+                node="n1",
+                controller_kind="Deployment",
+                controller="web",
+                labels={"app": "web"},
+                **SHOP,
+            )
+        )
+        facts.append(
+            _container(
+                "web-1",
+                hour,
+                request=(5, 5),
+                usage=(5, 5),
+                effective=(5, 5),
+                node="n1",
+                container="POD",
+                controller_kind="Deployment",
+                controller="web",
+                labels={"app": "web"},
+                **SHOP,
+            )
+        )
         burst_usage, burst_effective = (1.0, 1.5) if hour == 0 else (0.5, 1.0)
-        facts.append(_container("burst-1", hour, request=(1, 2), usage=(burst_usage, 1),
-                                effective=(burst_effective, 2), node="n1", controller_kind="Deployment",
-                                controller="burst", labels={"app": "burst"}, **SHOP))
-        facts.append(_container("api-1", hour, request=(2, 4), usage=(1, 2), effective=(2, 4), node="n2",
-                                controller_kind="StatefulSet", controller="api", labels={"app": "api"}, **WEB))
-        facts.append(_container("etl-1", hour, request=(0, 0), usage=(0.5, 1), effective=(0.5, 1), node="n2",
-                                labels={}, **DATA))
-        facts.append(_container("agent-n3", hour, request=(0.5, 1), usage=(0.25, 0.5), effective=(0.5, 1),
-                                node="n3", controller_kind="DaemonSet", controller="agent",
-                                labels={"app": "agent"}, **DATA))
-    facts.append(_container("job-1", 1, seconds=900, request=(1, 2), usage=(1, 1), effective=(1, 2), node="n3",
-                            controller_kind="Job", controller="report", labels={"app": "report"}, **BATCH))
+        facts.append(
+            _container(
+                "burst-1",
+                hour,
+                request=(1, 2),
+                usage=(burst_usage, 1),
+                effective=(burst_effective, 2),
+                node="n1",
+                controller_kind="Deployment",
+                controller="burst",
+                labels={"app": "burst"},
+                **SHOP,
+            )
+        )
+        facts.append(
+            _container(
+                "api-1",
+                hour,
+                request=(2, 4),
+                usage=(1, 2),
+                effective=(2, 4),
+                node="n2",
+                controller_kind="StatefulSet",
+                controller="api",
+                labels={"app": "api"},
+                **WEB,
+            )
+        )
+        facts.append(
+            _container("etl-1", hour, request=(0, 0), usage=(0.5, 1), effective=(0.5, 1), node="n2", labels={}, **DATA)
+        )
+        facts.append(
+            _container(
+                "agent-n3",
+                hour,
+                request=(0.5, 1),
+                usage=(0.25, 0.5),
+                effective=(0.5, 1),
+                node="n3",
+                controller_kind="DaemonSet",
+                controller="agent",
+                labels={"app": "agent"},
+                **DATA,
+            )
+        )
+    facts.append(
+        _container(
+            "job-1",
+            1,
+            seconds=900,
+            request=(1, 2),
+            usage=(1, 1),
+            effective=(1, 2),
+            node="n3",
+            controller_kind="Job",
+            controller="report",
+            labels={"app": "report"},
+            **BATCH,
+        )
+    )
     return facts
 
 
@@ -165,12 +249,20 @@ def volumes() -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for hour in (0, 1):
         for pvc, dims, klass, request, used in (("warehouse", DATA, "ssd", 100, 40), ("logs", SHOP, "standard", 10, 5)):
-            out.append({
-                "cluster": "c1", "pvc": pvc, "storage_class": klass, **dims,
-                "segment_start": T0 + hour * H, "segment_end": T0 + (hour + 1) * H, "running_seconds": H,
-                "request_byte_seconds": request * GIB * H, "used_byte_seconds": used * GIB * H,
-                "effective_byte_seconds": max(request, used) * GIB * H,
-            })
+            out.append(
+                {
+                    "cluster": "c1",
+                    "pvc": pvc,
+                    "storage_class": klass,
+                    **dims,
+                    "segment_start": T0 + hour * H,
+                    "segment_end": T0 + (hour + 1) * H,
+                    "running_seconds": H,
+                    "request_byte_seconds": request * GIB * H,
+                    "used_byte_seconds": used * GIB * H,
+                    "effective_byte_seconds": max(request, used) * GIB * H,
+                }
+            )
     return out
 
 
@@ -178,11 +270,17 @@ def quotas() -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for hour in (0, 1):
         for dims, cpu, mem, storage in ((SHOP, 4, 8, 50), (DATA, 2, 4, 200)):
-            out.append({
-                "cluster": "c1", **dims, "segment_start": T0 + hour * H, "segment_end": T0 + (hour + 1) * H,
-                "cpu_core_seconds": cpu * H, "memory_byte_seconds": mem * GIB * H,
-                "storage_byte_seconds": storage * GIB * H,
-            })
+            out.append(
+                {
+                    "cluster": "c1",
+                    **dims,
+                    "segment_start": T0 + hour * H,
+                    "segment_end": T0 + (hour + 1) * H,
+                    "cpu_core_seconds": cpu * H,
+                    "memory_byte_seconds": mem * GIB * H,
+                    "storage_byte_seconds": storage * GIB * H,
+                }
+            )
     return out
 
 
