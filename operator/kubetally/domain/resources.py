@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, localcontext
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -35,33 +35,18 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from kubetally.domain import prices
 from kubetally.domain.aggregation import AggregateKey, parse_aggregate
 from kubetally.domain.errors import SpecError
 from kubetally.domain.filters import Filter, parse_filter
-from kubetally.domain.prices import (
-    OPENCOST_DEFAULT_CPU_CORE_HOUR,
-    OPENCOST_DEFAULT_MEMORY_GIB_HOUR,
-    OPENCOST_DEFAULT_STORAGE_GIB_HOUR,
-    LabelRequirement,
-    NodePriceRule,
-    PriceVersion,
-)
 from kubetally.domain.schedule import Schedule, parse_schedule
 from kubetally.domain.timeparse import EPOCH, ISO_DATE, parse_date, parse_rfc3339
 from kubetally.domain.vocabulary import CURRENCIES, Method, ShareSplit
 from kubetally.domain.window import Window, parse_duration, parse_timezone, parse_window
 
 __all__ = [
-    "CostReportSpec",
-    "CostWeightsSpec",
-    "LabelExpression",
-    "NodePrice",
-    "NodeSelector",
-    "StorageClassPrice",
-    "UnitPrices",
-    "Weights",
-    "parse_cost_report",
-    "parse_cost_weights",
+    "CostReportSpec", "CostWeightsSpec", "LabelExpression", "NodePrice", "NodeSelector", "StorageClassPrice",
+    "UnitPrices", "Weights", "parse_cost_report", "parse_cost_weights",
 ]
 
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
@@ -84,10 +69,12 @@ class _SubfieldError(ValueError):
 
 def _decimal_string(example: str, what: str) -> Callable[[object], Decimal]:
     def check(value: object) -> Decimal:
+        if isinstance(value, Decimal) and value.is_finite() and value >= 0:  # built in Python, not parsed
+            return value
         if not isinstance(value, str):
-            shown = str(value).lower() if isinstance(value, bool) else str(value)
-            raise ValueError(f'{shown} is a {type(value).__name__}, not a string: write {what} as quoted '
-                             f'decimal strings, e.g. "{example}"')
+            kind = "a number" if isinstance(value, int | float) and not isinstance(value, bool) else "not text"
+            raise ValueError(f'{value!r} is {kind}, not a string: write {what} as quoted decimal strings, '
+                             f'e.g. "{example}"')
         if len(value) > _MAX_DECIMAL_CHARS or _DECIMAL.fullmatch(value) is None:
             raise ValueError(f'"{value[:_MAX_DECIMAL_CHARS]}" is not a decimal string; write {what} as '
                              f'digits with an optional fraction, no sign or exponent, e.g. "{example}"')
@@ -156,11 +143,9 @@ class UnitPrices(_Spec):
 
 
 def _opencost_unit_prices() -> UnitPrices:
-    return UnitPrices(
-        cpu_core_hour=OPENCOST_DEFAULT_CPU_CORE_HOUR,
-        memory_gib_hour=OPENCOST_DEFAULT_MEMORY_GIB_HOUR,
-        storage_gib_hour=OPENCOST_DEFAULT_STORAGE_GIB_HOUR,
-    )
+    return UnitPrices(cpu_core_hour=prices.OPENCOST_DEFAULT_CPU_CORE_HOUR,
+                      memory_gib_hour=prices.OPENCOST_DEFAULT_MEMORY_GIB_HOUR,
+                      storage_gib_hour=prices.OPENCOST_DEFAULT_STORAGE_GIB_HOUR)
 
 
 def _check_label_key(key: str) -> None:
@@ -185,7 +170,7 @@ class LabelExpression(_Spec):
             raise _SubfieldError(("values",), f'operator {self.operator} needs at least one value, e.g. '
                                  f'{{key: "{self.key}", operator: {self.operator}, values: [ecs.g7.xlarge]}}')
         if self.operator in ("Exists", "DoesNotExist") and self.values:
-            raise _SubfieldError(("values",), f"operator {self.operator} takes no values; remove values {list(self.values)}")
+            raise _SubfieldError(("values",), f"operator {self.operator} takes no values, got {list(self.values)}")
         return self
 
 
@@ -248,21 +233,21 @@ class CostWeightsSpec(_Spec):
                                      f'storage class "{name}" is priced twice; give each storageClassName once')
         return self
 
-    def to_price_version(self, *, name: str, effective_from: datetime | None = None) -> PriceVersion:
+    def to_price_version(self, *, name: str, effective_from: datetime | None = None) -> prices.PriceVersion:
         """This spec as the engine's price list; `effective_from` overrides the spec's (default: epoch)."""
         start = effective_from or self.effective_from or EPOCH
         if start.tzinfo is None or start.utcoffset() is None:
             raise ValueError(f"effective_from must be timezone-aware, got {start!r}")
         rules = tuple(
-            NodePriceRule(
+            prices.NodePriceRule(
                 hourly=rule.hourly,
                 match_labels=dict(rule.selector.match_labels),
-                match_expressions=tuple(LabelRequirement(e.key, e.operator, e.values)
+                match_expressions=tuple(prices.LabelRequirement(e.key, e.operator, e.values)
                                         for e in rule.selector.match_expressions),
             )
             for rule in self.node_prices
         )
-        return PriceVersion(
+        return prices.PriceVersion(
             currency=self.currency,
             cpu_core_hour=self.unit_prices.cpu_core_hour,
             memory_gib_hour=self.unit_prices.memory_gib_hour,
@@ -291,8 +276,15 @@ def _time_or_date(value: object) -> object:
     return value
 
 
-def _reraise(error: SpecError) -> ValueError:
-    return ValueError(error.message)
+#: Field validators of CostReportSpec: each raises SpecError on text its grammar refuses.
+_CHECKS: dict[str, Callable[[Any], object]] = {
+    "window": lambda text: parse_window(text, now=_VALIDATION_NOW),
+    "time_zone": parse_timezone,
+    "step": parse_duration,
+    "aggregate": parse_aggregate,
+    "filter": parse_filter,
+    "schedule": parse_schedule,
+}
 
 
 class CostReportSpec(_Spec):
@@ -318,24 +310,30 @@ class CostReportSpec(_Spec):
     schedule: str = "@hourly"
     top_n: StrictInt = Field(default=20, ge=1, le=500)
 
-    @field_validator("window")
+    @field_validator("window", "time_zone", "step", "aggregate", "filter", "schedule", "custom_weights")
     @classmethod
-    def _window(cls, value: str | None) -> str | None:
-        if _given(value):
-            try:
-                parse_window(str(value), now=_VALIDATION_NOW)
-            except SpecError as error:
-                raise _reraise(error) from None
+    def _parses(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name or ""
+        if name != "schedule" and (value is None or (isinstance(value, str) and not value.strip())):
+            return value
+        if name == "aggregate" and not value:
+            raise ValueError('give at least one key, e.g. [namespace, "label:app"]')
+        if name == "custom_weights" and (len(value) > 253 or _DNS_SUBDOMAIN.fullmatch(value) is None):
+            raise ValueError(f'"{value}" is not a CostWeights name (lowercase DNS-1123), e.g. default')
+        try:
+            _CHECKS.get(name, lambda _: None)(value)
+        except SpecError as error:
+            raise ValueError(error.message) from None
         return value
 
     @field_validator("start", "end")
     @classmethod
     def _instant(cls, value: str | None) -> str | None:
+        text = str(value).strip()
         if _given(value):
-            text = str(value).strip()
             try:
                 if ISO_DATE.fullmatch(text):
-                    parse_date(text, "start", "2025-06-01", compact=False)
+                    parse_date(text, "start", "", compact=False)
                 else:
                     parse_rfc3339(text, "start")
             except SpecError:
@@ -343,46 +341,14 @@ class CostReportSpec(_Spec):
                                  'or "2025-06-01"') from None
         return value
 
-    @field_validator("time_zone", "step", "filter", "schedule", "custom_weights")
+    @field_validator("method", mode="before")
     @classmethod
-    def _parses(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if not _given(value):
-            if info.field_name == "schedule":
-                raise ValueError(f'"{value}" is empty; accepted: @hourly, @daily, 30m, "0 3 * * 1"')
-            return value
-        text = str(value)
-        try:
-            if info.field_name == "time_zone":
-                parse_timezone(text)
-            elif info.field_name == "step":
-                parse_duration(text)
-            elif info.field_name == "filter":
-                parse_filter(text)
-            elif info.field_name == "schedule":
-                parse_schedule(text)
-            elif len(text) > 253 or _DNS_SUBDOMAIN.fullmatch(text) is None:
-                raise ValueError(f'"{text}" is not a CostWeights name (lowercase DNS-1123), e.g. default')
-        except SpecError as error:
-            raise _reraise(error) from None
-        return value
-
-    @field_validator("aggregate")
-    @classmethod
-    def _aggregate(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError('give at least one key, e.g. [namespace, "label:app"]')
-        try:
-            parse_aggregate(value)
-        except SpecError as error:
-            raise _reraise(error) from None
-        return value
-
-    @field_validator("method")
-    @classmethod
-    def _report_method(cls, value: Method) -> Method:
-        if value is Method.PROJECT_QUOTA:
+    def _report_method(cls, value: object) -> object:
+        if value in (Method.PROJECT_QUOTA, Method.PROJECT_QUOTA.value):
             raise ValueError("ProjectQuota is served only by the Alauda usage API, not by CostReports; "
                              "accepted: Request, Usage, Effective")
+        if value not in (Method.REQUEST, Method.USAGE, Method.EFFECTIVE, "Request", "Usage", "Effective"):
+            raise ValueError(f"{value!r} is not a method; accepted: Request, Usage, Effective")
         return value
 
     @model_validator(mode="after")
@@ -398,7 +364,8 @@ class CostReportSpec(_Spec):
             try:
                 self.resolve_window(_VALIDATION_NOW)
             except SpecError as error:
-                raise _SubfieldError(("end",), error.message) from None
+                what = error.message.split("; accepted")[0]
+                raise _SubfieldError(("end",), f'{what}; e.g. start: "2025-06-01", end: "2025-06-08"') from None
         return self
 
     def zone(self) -> tzinfo:
@@ -413,9 +380,7 @@ class CostReportSpec(_Spec):
 
     def step_seconds(self) -> int | None:
         """Seconds of `step`, or None for one row per key over the whole window."""
-        if self.step is None or not _given(self.step):
-            return None
-        return parse_duration(self.step, field="spec.step")
+        return parse_duration(self.step, field="spec.step") if self.step and _given(self.step) else None
 
     def aggregate_keys(self) -> tuple[AggregateKey, ...]:
         """The parsed `aggregate` keys."""
@@ -437,27 +402,39 @@ class CostReportSpec(_Spec):
 # --- ValidationError → SpecError -----------------------------------------------------------------
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
+#: An accepted value of each field, shown with errors that do not carry their own example.
+_EXAMPLES = {
+    "currency": "CNY", "weights": '{cpu: "0.7", memory: "0.3"}', "cpu": '"0.7"', "memory": '"0.3"',
+    "unitPrices": '{cpuCoreHour: "0.031611", memoryGiBHour: "0.004237", storageGiBHour: "0.0000548"}',
+    "cpuCoreHour": '"0.031611"', "memoryGiBHour": '"0.004237"', "storageGiBHour": '"0.0000548"',
+    "nodePrices": '[{selector: {matchLabels: {node.kubernetes.io/instance-type: ecs.g7.xlarge}}, hourly: "0.82"}]',
+    "selector": "{matchLabels: {node.kubernetes.io/instance-type: ecs.g7.xlarge}}", "hourly": '"0.82"',
+    "matchLabels": "{node.kubernetes.io/instance-type: ecs.g7.xlarge}",
+    "matchExpressions": "[{key: node.kubernetes.io/instance-type, operator: In, values: [ecs.g7.xlarge]}]",
+    "key": "node.kubernetes.io/instance-type", "operator": "In (or NotIn, Exists, DoesNotExist)",
+    "values": "[ecs.g7.xlarge]", "storageClassPrices": '[{storageClassName: ssd, gibHour: "0.0002"}]',
+    "storageClassName": "ssd", "gibHour": '"0.0002"', "effectiveFrom": _TIME_EXAMPLE, "window": "lastweek",
+    "start": '"2025-06-01"', "end": '"2025-06-08"', "timeZone": "Asia/Shanghai", "step": "1d",
+    "aggregate": '[namespace, "label:app"]', "filter": "'namespace:\"shop\"+label[app]:\"web\"'",
+    "method": "Effective (or Request, Usage)", "idle": "true", "shareIdle": "false",
+    "shareSplit": "weighted (or even)", "idleByNode": "false", "customWeights": "default",
+    "schedule": '"@hourly"', "topN": "20",
+}
 
 
-def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str] | None:
-    """The camelCase fields accepted by the model at `loc` (the path of an unknown field)."""
-    current: type[BaseModel] | None = model
-    for part in loc[:-1]:
-        if isinstance(part, int) or current is None:
-            continue
-        found = [info for name, info in current.model_fields.items() if part in (info.alias, name)]
-        current = _model_in(found[0].annotation) if found else None
-    if current is None:
-        return None
-    return [info.alias or name for name, info in current.model_fields.items()]
+#: The model of each nested field, to list the fields it accepts when an unknown one is given.
+_CHILD_MODELS: dict[str, type[BaseModel]] = {
+    "weights": Weights, "unitPrices": UnitPrices, "nodePrices": NodePrice, "selector": NodeSelector,
+    "matchExpressions": LabelExpression, "storageClassPrices": StorageClassPrice,
+}
+_SpecT = TypeVar("_SpecT", bound=BaseModel)
+
+
+def _with_example(message: str, loc: tuple[int | str, ...]) -> str:
+    names = [part for part in loc if isinstance(part, str)]
+    if not names or names[-1] not in _EXAMPLES or "e.g." in message or "accepted" in message:
+        return message
+    return f"{message}; example: {names[-1]}: {_EXAMPLES[names[-1]]}"
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -468,40 +445,39 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 
 def _explain(model: type[BaseModel], error: Any) -> tuple[str, str]:
+    """(spec.<camelPath>, message) of one pydantic error."""
     loc: tuple[int | str, ...] = tuple(error["loc"])
     cause = (error.get("ctx") or {}).get("error")
     if isinstance(cause, _SubfieldError):
-        return _path((*loc, *cause.path)), str(cause)
+        return _path((*loc, *cause.path)), _with_example(str(cause), (*loc, *cause.path))
     if isinstance(cause, ValueError):
-        return _path(loc), str(cause)
+        return _path(loc), _with_example(str(cause), loc)
     if error["type"] == "extra_forbidden":
-        accepted = _fields_at(model, loc)
-        tail = f"; accepted fields: {', '.join(accepted)}" if accepted else ""
-        return _path(loc[:-1]), f'unknown field "{loc[-1]}"{tail}'
+        parents = [part for part in loc[:-1] if isinstance(part, str)]
+        owner = _CHILD_MODELS.get(parents[-1], model) if parents else model
+        accepted = ", ".join(info.alias or name for name, info in owner.model_fields.items())
+        return _path(loc[:-1]), f'unknown field "{loc[-1]}"; accepted fields: {accepted}'
     if error["type"] == "missing":
-        return _path(loc), "is required"
-    return _path(loc), f"{error['msg']} (got {error['input']!r})"
+        return _path(loc), _with_example("is required", loc)
+    return _path(loc), _with_example(f"{error['msg'].replace('valid tuple', 'list')}, got {error['input']!r}", loc)
 
 
-def _spec_error(model: type[BaseModel], exc: ValidationError) -> SpecError:
-    problems = [_explain(model, error) for error in exc.errors()]
+def _validate(model: type[_SpecT], obj: Mapping[str, Any]) -> _SpecT:
+    try:
+        return model.model_validate(dict(obj))
+    except ValidationError as exc:
+        problems = [_explain(model, error) for error in exc.errors()]
     field, message = problems[0]
     if len(problems) > 1:
         message += "; also " + "; ".join(f"{where}: {what}" for where, what in problems[1:])
-    return SpecError(field, message)
+    raise SpecError(field, message)
 
 
 def parse_cost_weights(obj: Mapping[str, Any]) -> CostWeightsSpec:
-    """Validate a `CostWeights.spec`; any problem becomes one SpecError naming `spec.<field>`."""
-    try:
-        return CostWeightsSpec.model_validate(dict(obj))
-    except ValidationError as exc:
-        raise _spec_error(CostWeightsSpec, exc) from None
+    """Validate a `CostWeights.spec`; any problem becomes one SpecError naming `spec.<camelPath>`."""
+    return _validate(CostWeightsSpec, obj)
 
 
 def parse_cost_report(obj: Mapping[str, Any]) -> CostReportSpec:
-    """Validate a `CostReport.spec`; any problem becomes one SpecError naming `spec.<field>`."""
-    try:
-        return CostReportSpec.model_validate(dict(obj))
-    except ValidationError as exc:
-        raise _spec_error(CostReportSpec, exc) from None
+    """Validate a `CostReport.spec`; any problem becomes one SpecError naming `spec.<camelPath>`."""
+    return _validate(CostReportSpec, obj)

@@ -33,6 +33,7 @@ import duckdb
 
 from kubetally.domain.prices import PriceBook
 from kubetally.domain.vocabulary import GIB, IDLE_KEY, IDLE_NODE_PREFIX, UNALLOCATED_IDLE_KEY
+from kubetally.domain.window import Window
 from kubetally.engine import filtering, grouping, sharing, stages
 from kubetally.engine.facts import Facts
 from kubetally.engine.pricing import PricedBook
@@ -58,7 +59,7 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
     cursor = facts.con.cursor()
     try:
         stages.materialise(cursor, facts, books, window, query.method, query.share_split, query.idle_by_node)
-        step = _StepIndex(window, query.step_seconds)
+        step = _StepIndex(query.window, query.step_seconds)
         step.check(cursor)
         totals = _step_totals(cursor, books, step)
         node_cost = {total.step_start: total.node_cost for total in totals}
@@ -85,15 +86,12 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
 
 
 class _StepIndex:
-    """SQL that maps a segment start to its step index, and the steps themselves."""
+    """The query's steps (`Window.steps`) and the SQL that maps a segment start to its step index."""
 
-    def __init__(self, window: tuple[int, int], step_seconds: int | None) -> None:
-        self.start, self.end = window
-        self.step_seconds = step_seconds
-        size = step_seconds if step_seconds is not None else self.end - self.start
-        self.size = size
-        count = -(-(self.end - self.start) // size)
-        self.bounds = [(self.start + i * size, min(self.start + (i + 1) * size, self.end)) for i in range(count)]
+    def __init__(self, window: Window, step_seconds: int | None) -> None:
+        self.start, self.end = window.start_epoch(), window.end_epoch()
+        self.size = step_seconds if step_seconds is not None else self.end - self.start
+        self.bounds = [(step.start_epoch(), step.end_epoch()) for step in window.steps(step_seconds)]
 
     def sql(self, params: Params, column: str = "segment_start") -> str:
         return f"(({column} - {params.add(self.start)}) // {params.add(self.size)})"

@@ -20,6 +20,7 @@ endpoint). Rows are sorted by period, project, cluster, namespace.
 
 from __future__ import annotations
 
+from kubetally.domain.errors import SpecError
 from kubetally.domain.prices import PriceBook
 from kubetally.domain.vocabulary import GIB, Item, Method, UsageKind
 from kubetally.engine import stages
@@ -144,3 +145,23 @@ SELECT cluster, namespace, project, segment_start, quantity, quantity * {price} 
 FROM (SELECT *, coalesce({_QUOTA_COLUMN[item]}, 0) / {scale} AS quantity,
              {version_expression(prices, params)} AS version
       FROM {facts.quotas} WHERE {_bounds(params, window)})"""
+
+
+#: The largest page the Alauda endpoints hand out; larger requests get a 400 that names this cap.
+MAX_PAGE_SIZE = 1000
+
+
+def paginate(
+    rows: tuple[UsageRow, ...], current_page: int = 1, page_size: int = 20
+) -> tuple[int, tuple[UsageRow, ...]]:
+    """(total, the rows of page `current_page`), pages counted from 1 (the Alauda defaults: 1, 20).
+
+    A page past the end is empty, as in Alauda; a page number below 1 or a size outside
+    1..MAX_PAGE_SIZE is a SpecError naming the accepted range.
+    """
+    if current_page < 1:
+        raise SpecError("currentPage", f"{current_page} is not a page; pages start at 1, e.g. currentPage=1")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise SpecError("pageSize", f"{page_size} is outside 1..{MAX_PAGE_SIZE}; e.g. pageSize=20")
+    first = (current_page - 1) * page_size
+    return len(rows), rows[first : first + page_size]
