@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
-    StrictBool,
-    StrictInt,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -92,11 +91,7 @@ Weight = Annotated[Decimal, BeforeValidator(_decimal_string("0.7", "weights")), 
 
 
 def _aware_time(value: object) -> datetime:
-    if isinstance(value, datetime):  # YAML loaders turn unquoted timestamps into datetimes
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f'"{value.isoformat()}" has no time zone; add Z or an offset, e.g. {_TIME_EXAMPLE}')
-        return value.astimezone(UTC).replace(microsecond=0)
-    if not isinstance(value, str):
+    if not isinstance(value, str):  # the API server hands over strings; so does kubectl for YAML timestamps
         raise ValueError(f"{value!r} is not an RFC3339 time; write a quoted string, e.g. {_TIME_EXAMPLE}")
     try:
         return parse_rfc3339(value.strip(), "effectiveFrom")
@@ -104,18 +99,12 @@ def _aware_time(value: object) -> datetime:
         raise ValueError(f'"{value}" is not an RFC3339 time with a time zone; e.g. {_TIME_EXAMPLE}') from None
 
 
-def _rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-AwareTime = Annotated[datetime, BeforeValidator(_aware_time), PlainSerializer(_rfc3339)]
+AwareTime = Annotated[datetime, BeforeValidator(_aware_time),
+                      PlainSerializer(lambda value: value.astimezone(UTC).isoformat().replace("+00:00", "Z"))]
 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
-
-
-# --- CostWeights ---------------------------------------------------------------------------------
 
 
 class Weights(_Spec):
@@ -142,30 +131,27 @@ class UnitPrices(_Spec):
     storage_gib_hour: Price = Field(alias="storageGiBHour")
 
 
-def _opencost_unit_prices() -> UnitPrices:
-    return UnitPrices(cpu_core_hour=prices.OPENCOST_DEFAULT_CPU_CORE_HOUR,
-                      memory_gib_hour=prices.OPENCOST_DEFAULT_MEMORY_GIB_HOUR,
-                      storage_gib_hour=prices.OPENCOST_DEFAULT_STORAGE_GIB_HOUR)
-
-
-def _check_label_key(key: str) -> None:
+def _label_key(key: str) -> str:
     prefix, slash, name = key.rpartition("/")
     if not (len(name) <= 63 and _LABEL_NAME.fullmatch(name)) or (
         slash and not (len(prefix) <= 253 and _DNS_SUBDOMAIN.fullmatch(prefix))
     ):
         raise ValueError(f'"{key}" is not a label key; e.g. node.kubernetes.io/instance-type')
+    return key
+
+
+LabelKey = Annotated[str, AfterValidator(_label_key)]
 
 
 class LabelExpression(_Spec):
     """One `matchExpressions` entry of a Kubernetes label selector."""
 
-    key: str
+    key: LabelKey
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
     values: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _values_fit_operator(self) -> LabelExpression:
-        _check_label_key(self.key)
         if self.operator in ("In", "NotIn") and not self.values:
             raise _SubfieldError(("values",), f'operator {self.operator} needs at least one value, e.g. '
                                  f'{{key: "{self.key}", operator: {self.operator}, values: [ecs.g7.xlarge]}}')
@@ -177,7 +163,7 @@ class LabelExpression(_Spec):
 class NodeSelector(_Spec):
     """Which nodes a node price applies to; every part must hold."""
 
-    match_labels: dict[str, str] = Field(default_factory=dict)
+    match_labels: dict[LabelKey, str] = Field(default_factory=dict)
     match_expressions: tuple[LabelExpression, ...] = ()
 
     @model_validator(mode="after")
@@ -185,11 +171,6 @@ class NodeSelector(_Spec):
         if not self.match_labels and not self.match_expressions:
             raise ValueError("an empty selector would match every node; name the nodes with matchLabels, "
                              "e.g. {matchLabels: {node.kubernetes.io/instance-type: ecs.g7.xlarge}}")
-        for key in self.match_labels:
-            try:
-                _check_label_key(key)
-            except ValueError as error:
-                raise _SubfieldError(("matchLabels", key), str(error)) from None
         return self
 
 
@@ -212,7 +193,9 @@ class CostWeightsSpec(_Spec):
 
     currency: str
     weights: Weights | None = None
-    unit_prices: UnitPrices = Field(default_factory=_opencost_unit_prices)
+    unit_prices: UnitPrices = Field(default_factory=lambda: UnitPrices(
+        cpu_core_hour=prices.OPENCOST_DEFAULT_CPU_CORE_HOUR, memory_gib_hour=prices.OPENCOST_DEFAULT_MEMORY_GIB_HOUR,
+        storage_gib_hour=prices.OPENCOST_DEFAULT_STORAGE_GIB_HOUR))
     node_prices: tuple[NodePrice, ...] = ()
     storage_class_prices: tuple[StorageClassPrice, ...] = ()
     effective_from: AwareTime | None = None
@@ -238,51 +221,34 @@ class CostWeightsSpec(_Spec):
         start = effective_from or self.effective_from or EPOCH
         if start.tzinfo is None or start.utcoffset() is None:
             raise ValueError(f"effective_from must be timezone-aware, got {start!r}")
-        rules = tuple(
-            prices.NodePriceRule(
-                hourly=rule.hourly,
-                match_labels=dict(rule.selector.match_labels),
-                match_expressions=tuple(prices.LabelRequirement(e.key, e.operator, e.values)
-                                        for e in rule.selector.match_expressions),
-            )
-            for rule in self.node_prices
-        )
+        rules = tuple(prices.NodePriceRule(rule.hourly, dict(rule.selector.match_labels), tuple(
+            prices.LabelRequirement(e.key, e.operator, e.values) for e in rule.selector.match_expressions))
+            for rule in self.node_prices)
+        unit = self.unit_prices
         return prices.PriceVersion(
-            currency=self.currency,
-            cpu_core_hour=self.unit_prices.cpu_core_hour,
-            memory_gib_hour=self.unit_prices.memory_gib_hour,
-            storage_gib_hour=self.unit_prices.storage_gib_hour,
+            currency=self.currency, cpu_core_hour=unit.cpu_core_hour, memory_gib_hour=unit.memory_gib_hour,
+            storage_gib_hour=unit.storage_gib_hour, node_rules=rules, source=f"CostWeights/{name}",
             weights=None if self.weights is None else (self.weights.cpu, self.weights.memory),
-            node_rules=rules,
             storage_class_prices={p.storage_class_name: p.gib_hour for p in self.storage_class_prices},
-            effective_from=start.astimezone(UTC),
-            source=f"CostWeights/{name}",
-        )
-
-
-# --- CostReport ----------------------------------------------------------------------------------
+            effective_from=start.astimezone(UTC))
 
 
 def _given(text: str | None) -> bool:
     return text is not None and text.strip() != ""
 
 
-def _time_or_date(value: object) -> object:
-    """Accept what YAML loaders make of unquoted times and dates, as the strings they were."""
-    if isinstance(value, datetime):
-        return _rfc3339(_aware_time(value))
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
+def _instant(text: str) -> None:
+    try:
+        _ = parse_date(text, "", "", compact=False) if ISO_DATE.fullmatch(text) else parse_rfc3339(text, "")
+    except SpecError:
+        what = f'"{text}" is not an RFC3339 time or a date'
+        raise SpecError("", f'{what}; e.g. {_TIME_EXAMPLE} or "2025-06-01"') from None
 
 
 #: Field validators of CostReportSpec: each raises SpecError on text its grammar refuses.
 _CHECKS: dict[str, Callable[[Any], object]] = {
-    "window": lambda text: parse_window(text, now=_VALIDATION_NOW),
-    "time_zone": parse_timezone,
-    "step": parse_duration,
-    "aggregate": parse_aggregate,
-    "filter": parse_filter,
+    "window": lambda text: parse_window(text, now=_VALIDATION_NOW), "start": _instant, "end": _instant,
+    "time_zone": parse_timezone, "step": parse_duration, "aggregate": parse_aggregate, "filter": parse_filter,
     "schedule": parse_schedule,
 }
 
@@ -295,22 +261,22 @@ class CostReportSpec(_Spec):
     """
 
     window: str | None = None
-    start: Annotated[str | None, BeforeValidator(_time_or_date)] = None
-    end: Annotated[str | None, BeforeValidator(_time_or_date)] = None
+    start: str | None = None
+    end: str | None = None
     time_zone: str | None = None
     step: str | None = None
     aggregate: tuple[str, ...] = ("namespace",)
     filter: str | None = None
     method: Method = Method.EFFECTIVE
-    idle: StrictBool = True
-    share_idle: StrictBool = False
+    idle: bool = Field(default=True, strict=True)
+    share_idle: bool = Field(default=False, strict=True)
     share_split: ShareSplit = ShareSplit.WEIGHTED
-    idle_by_node: StrictBool = False
+    idle_by_node: bool = Field(default=False, strict=True)
     custom_weights: str | None = None
     schedule: str = "@hourly"
-    top_n: StrictInt = Field(default=20, ge=1, le=500)
+    top_n: int = Field(default=20, ge=1, le=500, strict=True)
 
-    @field_validator("window", "time_zone", "step", "aggregate", "filter", "schedule", "custom_weights")
+    @field_validator("window", "start", "end", "time_zone", "step", "aggregate", "filter", "schedule", "custom_weights")
     @classmethod
     def _parses(cls, value: Any, info: ValidationInfo) -> Any:
         name = info.field_name or ""
@@ -326,29 +292,12 @@ class CostReportSpec(_Spec):
             raise ValueError(error.message) from None
         return value
 
-    @field_validator("start", "end")
-    @classmethod
-    def _instant(cls, value: str | None) -> str | None:
-        text = str(value).strip()
-        if _given(value):
-            try:
-                if ISO_DATE.fullmatch(text):
-                    parse_date(text, "start", "", compact=False)
-                else:
-                    parse_rfc3339(text, "start")
-            except SpecError:
-                raise ValueError(f'"{value}" is not an RFC3339 time or a date; e.g. {_TIME_EXAMPLE} '
-                                 'or "2025-06-01"') from None
-        return value
-
     @field_validator("method", mode="before")
     @classmethod
     def _report_method(cls, value: object) -> object:
-        if value in (Method.PROJECT_QUOTA, Method.PROJECT_QUOTA.value):
-            raise ValueError("ProjectQuota is served only by the Alauda usage API, not by CostReports; "
-                             "accepted: Request, Usage, Effective")
-        if value not in (Method.REQUEST, Method.USAGE, Method.EFFECTIVE, "Request", "Usage", "Effective"):
-            raise ValueError(f"{value!r} is not a method; accepted: Request, Usage, Effective")
+        if value not in ("Request", "Usage", "Effective"):  # Method members equal their values
+            why = "is served only by the Alauda usage API" if value == "ProjectQuota" else "is not a method"
+            raise ValueError(f"{value!r} {why}; accepted: Request, Usage, Effective")
         return value
 
     @model_validator(mode="after")
@@ -368,15 +317,12 @@ class CostReportSpec(_Spec):
                 raise _SubfieldError(("end",), f'{what}; e.g. start: "2025-06-01", end: "2025-06-08"') from None
         return self
 
-    def zone(self) -> tzinfo:
-        """The time zone of keyword windows, dates and steps (UTC unless `timeZone` says otherwise)."""
-        return parse_timezone(self.time_zone)
-
     def resolve_window(self, now: datetime) -> Window:
-        """The report's window at `now` (aware)."""
+        """The report's window at `now` (aware), keywords and dates read in `timeZone` (default UTC)."""
+        zone = parse_timezone(self.time_zone)
         if _given(self.window):
-            return parse_window(str(self.window), now=now, tz=self.zone(), field="spec.window")
-        return parse_window(f"{self.start},{self.end}", now=now, tz=self.zone(), field="spec.end")
+            return parse_window(str(self.window), now=now, tz=zone, field="spec.window")
+        return parse_window(f"{self.start},{self.end}", now=now, tz=zone, field="spec.end")
 
     def step_seconds(self) -> int | None:
         """Seconds of `step`, or None for one row per key over the whole window."""
@@ -399,26 +345,14 @@ class CostReportSpec(_Spec):
         return self.custom_weights if _given(self.custom_weights) else None
 
 
-# --- ValidationError → SpecError -----------------------------------------------------------------
-
-
 #: An accepted value of each field, shown with errors that do not carry their own example.
 _EXAMPLES = {
-    "currency": "CNY", "weights": '{cpu: "0.7", memory: "0.3"}', "cpu": '"0.7"', "memory": '"0.3"',
-    "unitPrices": '{cpuCoreHour: "0.031611", memoryGiBHour: "0.004237", storageGiBHour: "0.0000548"}',
-    "cpuCoreHour": '"0.031611"', "memoryGiBHour": '"0.004237"', "storageGiBHour": '"0.0000548"',
-    "nodePrices": '[{selector: {matchLabels: {node.kubernetes.io/instance-type: ecs.g7.xlarge}}, hourly: "0.82"}]',
-    "selector": "{matchLabels: {node.kubernetes.io/instance-type: ecs.g7.xlarge}}", "hourly": '"0.82"',
-    "matchLabels": "{node.kubernetes.io/instance-type: ecs.g7.xlarge}",
-    "matchExpressions": "[{key: node.kubernetes.io/instance-type, operator: In, values: [ecs.g7.xlarge]}]",
+    "currency": "CNY", "cpu": '"0.7"', "memory": '"0.3"', "cpuCoreHour": '"0.031611"', "memoryGiBHour": '"0.004237"',
+    "storageGiBHour": '"0.0000548"', "hourly": '"0.82"', "selector": "{matchLabels: {node.kubernetes.io/os: linux}}",
     "key": "node.kubernetes.io/instance-type", "operator": "In (or NotIn, Exists, DoesNotExist)",
-    "values": "[ecs.g7.xlarge]", "storageClassPrices": '[{storageClassName: ssd, gibHour: "0.0002"}]',
-    "storageClassName": "ssd", "gibHour": '"0.0002"', "effectiveFrom": _TIME_EXAMPLE, "window": "lastweek",
-    "start": '"2025-06-01"', "end": '"2025-06-08"', "timeZone": "Asia/Shanghai", "step": "1d",
-    "aggregate": '[namespace, "label:app"]', "filter": "'namespace:\"shop\"+label[app]:\"web\"'",
-    "method": "Effective (or Request, Usage)", "idle": "true", "shareIdle": "false",
-    "shareSplit": "weighted (or even)", "idleByNode": "false", "customWeights": "default",
-    "schedule": '"@hourly"', "topN": "20",
+    "storageClassName": "ssd", "gibHour": '"0.0002"', "aggregate": '[namespace, "label:app"]',
+    "shareSplit": "weighted (or even)", "topN": "20", "idle": "true", "shareIdle": "true", "idleByNode": "true",
+    "start": '"2025-06-01" (quoted)', "end": '"2025-06-08" (quoted)',
 }
 
 
@@ -440,7 +374,7 @@ def _with_example(message: str, loc: tuple[int | str, ...]) -> str:
 def _path(loc: tuple[int | str, ...]) -> str:
     out = "spec"
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+        out += f"[{part}]" if isinstance(part, int) else "" if part == "[key]" else f".{part}"
     return out
 
 
@@ -467,10 +401,8 @@ def _validate(model: type[_SpecT], obj: Mapping[str, Any]) -> _SpecT:
         return model.model_validate(dict(obj))
     except ValidationError as exc:
         problems = [_explain(model, error) for error in exc.errors()]
-    field, message = problems[0]
-    if len(problems) > 1:
-        message += "; also " + "; ".join(f"{where}: {what}" for where, what in problems[1:])
-    raise SpecError(field, message)
+    also = [f"{where}: {what}" for where, what in problems[1:]]
+    raise SpecError(problems[0][0], "; also ".join([problems[0][1], *also]))
 
 
 def parse_cost_weights(obj: Mapping[str, Any]) -> CostWeightsSpec:
