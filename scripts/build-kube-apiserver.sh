@@ -23,7 +23,9 @@ LOG="$CACHE_DIR/build-kube-apiserver.log"
 LOCK="$CACHE_DIR/.build-kube-apiserver.lock"
 REFLECT2_SRC=/usr/share/gocode/src/github.com/modern-go/reflect2
 DEB_SRC_FILE=/etc/apt/sources.list.d/kubetally-deb-src.sources
-BUILD_PKGS=(golang-go rsync make dpkg-dev golang-github-modern-go-reflect2-dev etcd-server)
+# golang-go, rsync and jq are Build-Depends of the source package (debhelper is not needed: no dh run);
+# dpkg-dev unpacks `apt-get source`. No C compiler: the build is CGO_ENABLED=0.
+BUILD_PKGS=(golang-go rsync jq make dpkg-dev golang-github-modern-go-reflect2-dev etcd-server)
 
 step() { echo "==> $*" >&2; }
 die() { echo "error: $*" >&2; exit 1; }
