@@ -1,23 +1,104 @@
 """`kubetally` / `python -m kubetally`: the command line.
 
-Only `--version` exists so far; the subcommands of DESIGN.md §1 (`run`, `serve`, `ingest`, `query`,
-`demo`, `bench`) arrive with the issues that build them.
+Subcommands so far: `ingest` (backfill a range of hours from Prometheus into a ledger file).
+`run`, `serve`, `query`, `demo` and `bench` (DESIGN.md §1) arrive with the issues that build them.
+Every flag can also be set by an environment variable (`KUBETALLY_PROMETHEUS_URL`, ...).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import sys
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from kubetally import __version__
+from kubetally.domain.errors import KubetallyError, SpecError
+from kubetally.domain.labels import sanitize_label_key
+from kubetally.domain.timeparse import parse_rfc3339, parse_unix
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"KUBETALLY_{name.upper().replace('-', '_')}", default)
+
+
+def _time(text: str) -> int:
+    """A unix time or an RFC3339 time."""
+    parsed = parse_unix(text, "time") if text.strip().isdigit() else parse_rfc3339(text, "time")
+    return int(parsed.timestamp())
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kubetally", description="Meters and prices what Kubernetes workloads use.")
+    parser.add_argument("--version", action="version", version=f"kubetally {__version__}")
+    commands = parser.add_subparsers(dest="command")
+    ingest = commands.add_parser("ingest", help="backfill complete hours of a range into the ledger, then exit")
+    ingest.add_argument("--prometheus-url", default=_env("prometheus-url"), required=_env("prometheus-url") is None)
+    ingest.add_argument("--ledger", default=_env("ledger"), required=_env("ledger") is None, help="DuckDB file")
+    ingest.add_argument("--start", required=True, type=_time, help="RFC3339 or unix seconds")
+    ingest.add_argument("--end", required=True, type=_time, help="RFC3339 or unix seconds (exclusive)")
+    ingest.add_argument("--cluster", default=_env("cluster", "default"), help="cluster name recorded in facts")
+    ingest.add_argument("--cluster-label", default=_env("cluster-label"), help="series label naming the cluster")
+    ingest.add_argument("--project-label", default=_env("project-label", "kubetally.io/project"))
+    ingest.add_argument("--resolution", type=int, default=int(_env("resolution", "60") or 60), help="seconds")
+    ingest.add_argument("--missing-only", action="store_true", help="skip hours the ledger already holds")
+    return parser
+
+
+async def _ingest(args: argparse.Namespace) -> int:
+    from kubetally import ingest
+    from kubetally.ledger.store import DuckDBLedger
+    from kubetally.sources.catalogue import SourceConfig
+    from kubetally.sources.prometheus import PrometheusClient
+
+    config = SourceConfig(
+        cluster=args.cluster,
+        cluster_label=args.cluster_label,
+        project_label_key=sanitize_label_key(args.project_label),
+        resolution_seconds=args.resolution,
+    )
+    ledger = DuckDBLedger(args.ledger)
+
+    def progress(done: int, total: int, hour: int, coverage: float) -> None:
+        stamp = datetime.fromtimestamp(hour, UTC).strftime("%Y-%m-%dT%H:%MZ")
+        print(f"[{done}/{total}] {stamp} coverage {coverage:.4f}", flush=True)
+
+    try:
+        async with PrometheusClient(args.prometheus_url) as client:
+            summary = await ingest.ingest_range(
+                client,
+                ledger,
+                config,
+                args.start,
+                args.end,
+                now=int(time.time()),
+                only_missing=args.missing_only,
+                progress=progress,
+            )
+    finally:
+        ledger.close()
+    print(
+        f"ingested {summary.hours} hours, {summary.container_facts} container facts, "
+        f"lowest coverage {summary.min_coverage:.4f}",
+        flush=True,
+    )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kubetally", description="Meters and prices what Kubernetes workloads use.")
-    parser.add_argument("--version", action="version", version=f"kubetally {__version__}")
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return asyncio.run(_ingest(args))
+    except (KubetallyError, SpecError) as error:
+        print(f"kubetally: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

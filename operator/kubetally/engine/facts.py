@@ -98,7 +98,10 @@ QUOTA_COLUMNS: dict[str, str] = {
 class Facts:
     """Where the engine finds the four fact relations: a DuckDB connection and relation names.
 
-    The names are trusted identifiers chosen by our own code (tables or views), never user input.
+    The engine creates (and drops) temporary tables on `con`, so `con` must belong to one
+    computation at a time: callers that share a database hand each computation its own cursor
+    (`connection.cursor()`). The names are trusted identifiers chosen by our own code (tables or
+    views), never user input.
     """
 
     con: duckdb.DuckDBPyConnection

@@ -56,7 +56,7 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
     """Answer `query` from `facts` priced by `prices` (and `custom_prices` for customCost)."""
     books = stages.books_of(prices, custom_prices)
     window = (query.window.start_epoch(), query.window.end_epoch())
-    cursor = facts.con.cursor()
+    cursor = facts.con
     try:
         stages.materialise(cursor, facts, books, window, query.method, query.share_split, query.idle_by_node)
         step = _StepIndex(query.window, query.step_seconds)
@@ -71,7 +71,6 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
         diagnostics = _diagnostics(cursor)
     finally:
         stages.release(cursor)
-        cursor.close()
     finished = [_finish(row, node_cost) for row in rows]
     finished.sort(key=lambda r: (r.step_start, _KIND_ORDER[r.kind], -r.cost, r.key, sorted(r.properties.items())))
     custom = books[1].book if len(books) > 1 else None

@@ -58,7 +58,7 @@ def compute_usage(facts: Facts, prices: PriceBook, query: UsageQuery) -> tuple[U
         f"unnest({params.add([p.window.end_epoch() for p in query.periods])}) AS p_end, "
         f"unnest({params.add(list(range(len(query.periods))))}) AS p_idx)"
     )
-    cursor = facts.con.cursor()
+    cursor = facts.con
     try:
         if query.method is Method.PROJECT_QUOTA:
             source = _quota_source(facts, prices, query.item, params, window)
@@ -83,7 +83,6 @@ ORDER BY p_idx, {", ".join(groups)}"""
         rows = run_named(cursor, sql, params)
     finally:
         stages.release(cursor)
-        cursor.close()
     out = []
     for row in rows:
         period = query.periods[int(str(row["p_idx"]))]

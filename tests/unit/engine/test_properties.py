@@ -8,6 +8,7 @@ the key names the group. Money and quantities are compared with rel 1e-9, abs 1e
 from __future__ import annotations
 
 import math
+import os
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -43,7 +44,7 @@ REL = 1e-9
 ABS = 1e-12
 
 PROPERTY_SETTINGS = settings(
-    max_examples=60,
+    max_examples=int(os.environ.get("KUBETALLY_PROPERTY_EXAMPLES", "60")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 )

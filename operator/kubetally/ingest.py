@@ -1,0 +1,162 @@
+"""Filling the ledger from the metrics store, and the live edges of a window.
+
+- `ingest_range` writes every complete hour of [start, end) (an hour is complete once `now` has
+  passed its end), one hour at a time: one hour is one transaction in the ledger, so a crash loses
+  at most the hour being written, and writing it again changes nothing.
+- `missing_hours` lists the complete hours of a range the ledger has not got; `earliest_data`
+  finds how far back the store holds data, so a start-up backfill can go as far as it can.
+- `window_facts` answers a window: complete hours from the ledger, and everything else (the partial
+  hours at its edges, the current hour, hours never ingested) collected live from the store by the
+  same code that ingests an hour, over the shorter segments. Live segments never cross an hour
+  boundary, so they nest in hourly and daily steps.
+
+`now` is always a parameter (unix seconds); nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from kubetally.ledger.batch import TABLES, FactBatch
+from kubetally.ledger.store import Ledger
+from kubetally.sources.catalogue import SourceConfig, catalogue
+from kubetally.sources.collect import RangeSource, collect_segment
+
+HOUR = 3600
+
+
+def floor_to(t: int, step: int) -> int:
+    return t - t % step
+
+
+def ceil_to(t: int, step: int) -> int:
+    return -(-t // step) * step
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSummary:
+    """What an ingest run did: hours written and the lowest coverage among them."""
+
+    hours: int
+    container_facts: int
+    min_coverage: float
+
+
+async def ingest_range(
+    source: RangeSource,
+    ledger: Ledger,
+    config: SourceConfig,
+    start: int,
+    end: int,
+    *,
+    now: int,
+    only_missing: bool = False,
+    progress: Callable[[int, int, int, float], None] | None = None,
+) -> IngestSummary:
+    """Ingest every complete hour h with start ≤ h < end (hours aligned down from `start`)."""
+    first, last = floor_to(start, HOUR), min(ceil_to(end, HOUR), floor_to(now, HOUR))
+    hours = list(range(first, last, HOUR))
+    if only_missing:
+        present = ledger.hours(config.cluster, first, last)
+        hours = [h for h in hours if h not in present]
+    written, facts, lowest = 0, 0, 1.0
+    for position, hour in enumerate(hours, start=1):
+        segment = await collect_segment(source, config, hour, hour + HOUR)
+        ledger.write_hour(config.cluster, hour, segment.batch, segment.coverage, ingested_at=now)
+        count = segment.batch.rows("container_facts")
+        written, facts, lowest = written + 1, facts + count, min(lowest, segment.coverage)
+        if progress is not None:
+            progress(position, len(hours), hour, segment.coverage)
+    return IngestSummary(hours=written, container_facts=facts, min_coverage=lowest if written else 1.0)
+
+
+def live_segments(start: int, end: int, ledger_hours: set[int], resolution: int) -> list[tuple[int, int]]:
+    """The parts of [start, end) (aligned to `resolution`) that the ledger's hours do not cover,
+    cut at hour boundaries."""
+    start, end = floor_to(start, resolution), floor_to(end, resolution)
+    out: list[tuple[int, int]] = []
+    cursor = start
+    while cursor < end:
+        hour = floor_to(cursor, HOUR)
+        stop = min(hour + HOUR, end)
+        if not (cursor == hour and stop == hour + HOUR and hour in ledger_hours):
+            out.append((cursor, stop))
+        cursor = stop
+    return out
+
+
+def merge(batches: list[FactBatch]) -> FactBatch:
+    """One batch holding every row of `batches`."""
+    merged = FactBatch()
+    for table, columns in TABLES.items():
+        parts = [batch.tables[table] for batch in batches if batch.rows(table)]
+        if parts:
+            merged.tables[table] = {name: np.concatenate([part[name] for part in parts]) for name in columns}
+    return merged
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPlan:
+    """How a window is answered: ledger hours, live segments, and the coverage of each hour."""
+
+    ledger_hours: tuple[int, ...]
+    live: tuple[tuple[int, int], ...]
+    coverage: dict[int, float]
+
+
+async def window_facts(
+    source: RangeSource, ledger: Ledger, config: SourceConfig, start: int, end: int
+) -> tuple[FactBatch, WindowPlan]:
+    """Live facts for the parts of [start, end) that the ledger lacks, and the plan used."""
+    stored = ledger.hours(config.cluster, floor_to(start, HOUR), ceil_to(end, HOUR))
+    segments = live_segments(start, end, set(stored), config.resolution_seconds)
+    batches: list[FactBatch] = []
+    coverage = {hour: record.coverage for hour, record in stored.items() if start <= hour and hour + HOUR <= end}
+    for a, b in segments:
+        segment = await collect_segment(source, config, a, b)
+        batches.append(segment.batch)
+        coverage[floor_to(a, HOUR)] = min(coverage.get(floor_to(a, HOUR), 1.0), segment.coverage)
+    used = tuple(h for h in sorted(stored) if start <= h and h + HOUR <= end)
+    return merge(batches), WindowPlan(ledger_hours=used, live=tuple(segments), coverage=coverage)
+
+
+class InstantSource(Protocol):
+    """What `earliest_data` needs of a Prometheus client: an instant query returning samples."""
+
+    async def query(self, query: str, time: int) -> list[Any]: ...
+
+
+async def earliest_data(source: InstantSource, config: SourceConfig, *, now: int, limit_days: int = 400) -> int | None:
+    """The start of the earliest hour in which the store has any node data, within `limit_days`.
+
+    Probes back in doubling steps with `count(max_over_time(kube_node_info[1h]))`, then bisects to
+    the hour: about 2·log2(limit_days·24) instant queries, whatever the retention.
+    """
+    probe = f"count({catalogue(config).node_info.replace(f'[{config.resolution_seconds}s]', '[1h]')})"
+
+    async def has_data(hour: int) -> bool:
+        return bool(await source.query(probe, hour + HOUR))
+
+    newest = floor_to(now, HOUR) - HOUR
+    if not await has_data(newest):
+        return None
+    known, back = newest, 1
+    while back <= limit_days * 24:
+        candidate = newest - back * HOUR
+        if not await has_data(candidate):
+            break
+        known, back = candidate, back * 2
+    else:
+        return known
+    low, high = newest - back * HOUR, known  # no data at low, data at high
+    while high - low > HOUR:
+        middle = floor_to((low + high) // 2, HOUR)
+        if await has_data(middle):
+            high = middle
+        else:
+            low = middle
+    return high

@@ -1,0 +1,205 @@
+"""The ledger: hourly facts, per-hour coverage and price versions in one DuckDB file.
+
+Invariants:
+- One fact per entity per complete hour. `write_hour` replaces an hour as a whole inside one
+  transaction, so writing an hour twice changes nothing and an interrupted write leaves no partial
+  hour (DuckDB rolls back an uncommitted transaction from its WAL on the next open).
+- Every ingested hour has a row in `hours` with its coverage (the fraction of evaluation times at
+  which the metrics store had data); an hour without a row was never ingested. A gap is reported as
+  coverage < 1, never as cost 0.
+- Price versions are appended, never edited: each CostWeights version is kept with the time from
+  which it prices (`effective_from`), so every hour is priced by the version in force then.
+
+`facts(...)` hands the engine a private cursor whose temporary views union the ledger's hours of a
+window with live facts of the window's edges.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+
+from kubetally.engine.facts import Facts
+from kubetally.ledger.batch import TABLES, FactBatch, insert
+
+SCHEMA_VERSION = 1
+
+_META = """
+CREATE TABLE IF NOT EXISTS ledger_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS hours (
+    cluster VARCHAR, hour_start BIGINT, coverage DOUBLE, ingested_at BIGINT, container_facts BIGINT,
+    PRIMARY KEY (cluster, hour_start));
+CREATE TABLE IF NOT EXISTS price_versions (
+    name VARCHAR, effective_from BIGINT, recorded_at BIGINT, spec VARCHAR);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class HourRecord:
+    """One ingested hour: its coverage in [0, 1], when it was written, how many container facts."""
+
+    hour_start: int
+    coverage: float
+    ingested_at: int
+    container_facts: int
+
+
+@dataclass(frozen=True, slots=True)
+class PriceRecord:
+    """One stored CostWeights version: the spec as applied, and the hour it prices from."""
+
+    name: str
+    effective_from: int
+    recorded_at: int
+    spec: Mapping[str, object]
+
+
+class Ledger(Protocol):
+    """What kubetally needs from a ledger; DuckDBLedger is the embedded implementation."""
+
+    def hours(self, cluster: str, start: int, end: int) -> dict[int, HourRecord]: ...
+
+    def write_hour(
+        self, cluster: str, hour_start: int, batch: FactBatch, coverage: float, ingested_at: int
+    ) -> None: ...
+
+    def record_price_version(
+        self, name: str, spec: Mapping[str, object], effective_from: int, recorded_at: int
+    ) -> bool: ...
+
+    def price_versions(self, name: str) -> list[PriceRecord]: ...
+
+    def facts(self, start: int, end: int, live: FactBatch | None = None) -> AbstractContextManager[Facts]: ...
+
+
+class DuckDBLedger:
+    """The ledger in an embedded DuckDB file (`:memory:` for a throw-away one)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._con = duckdb.connect(self.path)
+        self._write_lock = threading.Lock()
+        self._con.execute(_META)
+        for table, columns in TABLES.items():
+            body = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+            self._con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({body})")
+        self._con.execute(
+            "INSERT INTO ledger_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)]
+        )
+
+    def close(self) -> None:
+        self._con.close()
+
+    def hours(self, cluster: str, start: int, end: int) -> dict[int, HourRecord]:
+        """The ingested hours of `cluster` that start in [start, end)."""
+        cursor = self._con.cursor()
+        try:
+            rows = cursor.execute(
+                "SELECT hour_start, coverage, ingested_at, container_facts FROM hours "
+                "WHERE cluster = ? AND hour_start >= ? AND hour_start < ? ORDER BY hour_start",
+                [cluster, start, end],
+            ).fetchall()
+        finally:
+            cursor.close()
+        return {int(r[0]): HourRecord(int(r[0]), float(r[1]), int(r[2]), int(r[3])) for r in rows}
+
+    def write_hour(self, cluster: str, hour_start: int, batch: FactBatch, coverage: float, ingested_at: int) -> None:
+        """Replace hour [hour_start, hour_start + 3600) of `cluster` with `batch`, atomically."""
+        if hour_start % 3600:
+            raise ValueError(f"hour_start {hour_start} is not on an hour boundary")
+        with self._write_lock:
+            cursor = self._con.cursor()
+            try:
+                cursor.execute("BEGIN TRANSACTION")
+                for table in TABLES:
+                    cursor.execute(
+                        f"DELETE FROM {table} WHERE coalesce(cluster, '') = ? "
+                        "AND segment_start >= ? AND segment_start < ?",
+                        [cluster, hour_start, hour_start + 3600],
+                    )
+                    insert(cursor, table, table, batch.tables[table])
+                cursor.execute(
+                    "INSERT OR REPLACE INTO hours VALUES (?, ?, ?, ?, ?)",
+                    [cluster, hour_start, coverage, ingested_at, batch.rows("container_facts")],
+                )
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            finally:
+                cursor.close()
+
+    def record_price_version(
+        self, name: str, spec: Mapping[str, object], effective_from: int, recorded_at: int
+    ) -> bool:
+        """Append a version of CostWeights `name`, unless its newest version has the same spec and
+        start already. Returns True if a version was added."""
+        text = json.dumps(spec, sort_keys=True)
+        with self._write_lock:
+            cursor = self._con.cursor()
+            try:
+                latest = cursor.execute(
+                    "SELECT spec, effective_from FROM price_versions WHERE name = ? "
+                    "ORDER BY recorded_at DESC, effective_from DESC LIMIT 1",
+                    [name],
+                ).fetchone()
+                if latest is not None and latest[0] == text and int(latest[1]) == effective_from:
+                    return False
+                cursor.execute(
+                    "INSERT INTO price_versions VALUES (?, ?, ?, ?)", [name, effective_from, recorded_at, text]
+                )
+                return True
+            finally:
+                cursor.close()
+
+    def price_versions(self, name: str) -> list[PriceRecord]:
+        """Every stored version of `name`, in the order they price (by effective_from; for equal
+        starts, the later record wins and hides the earlier)."""
+        cursor = self._con.cursor()
+        try:
+            rows = cursor.execute(
+                "SELECT name, effective_from, recorded_at, spec FROM price_versions WHERE name = ? "
+                "QUALIFY row_number() OVER (PARTITION BY effective_from ORDER BY recorded_at DESC) = 1 "
+                "ORDER BY effective_from",
+                [name],
+            ).fetchall()
+        finally:
+            cursor.close()
+        return [PriceRecord(str(r[0]), int(r[1]), int(r[2]), json.loads(str(r[3]))) for r in rows]
+
+    @contextmanager
+    def facts(self, start: int, end: int, live: FactBatch | None = None) -> Iterator[Facts]:
+        """A private cursor whose views hold the ledger's facts with segments in [start, end),
+        plus `live` facts (the window's edges), as the engine's four relations."""
+        cursor = self._con.cursor()
+        try:
+            names = {}
+            for table in TABLES:
+                live_table = f"live_{table}"
+                body = ", ".join(f"{name} {kind}" for name, kind in TABLES[table].items())
+                cursor.execute(f"CREATE TEMP TABLE {live_table} ({body})")
+                if live is not None:
+                    insert(cursor, table, live_table, live.tables[table])
+                view = f"window_{table}"
+                cursor.execute(
+                    f"CREATE TEMP VIEW {view} AS SELECT * FROM main.{table} "
+                    f"WHERE segment_start >= {int(start)} AND segment_end <= {int(end)} "
+                    f"UNION ALL SELECT * FROM {live_table}"
+                )
+                names[table] = view
+            yield Facts(
+                con=cursor,
+                containers=names["container_facts"],
+                nodes=names["node_facts"],
+                volumes=names["volume_facts"],
+                quotas=names["quota_facts"],
+            )
+        finally:
+            cursor.close()

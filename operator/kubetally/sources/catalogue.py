@@ -1,0 +1,118 @@
+"""The PromQL queries that turn standard exporters' series into facts (DESIGN.md §3).
+
+Every query is evaluated by `query_range` at t = a, a+r, ..., b−r for a segment [a, b) at
+resolution r, and each evaluated point stands for [t, t+r). Three rules shape every query:
+
+- **No lookback smear.** Gauges are read through `max_over_time(x[r])`, which sees the sample at
+  exactly t and nothing older than r: a deleted pod stops counting at its last sample, not five
+  minutes later (Prometheus' default lookback would keep it alive).
+- **Duplicates count once.** Two scrape jobs or two kube-state-metrics replicas give the same series
+  with another `job`/`instance`; every query aggregates with `max by (<identity>)` (or `max without`
+  the scrape-target labels for label-carrying info metrics), so a duplicate can never double.
+- **The cluster is a matcher, escaped.** With a cluster label configured, every selector carries
+  `cluster="<name>"`, rendered by `promql.selector`, which escapes the value.
+
+CPU usage is `rate(container_cpu_usage_seconds_total[5m])`; cAdvisor's series have no `uid`
+label, so the `id` (cgroup path, which holds the pod UID) is kept and parsed by the collector.
+Containers named "" or "POD" (cgroup totals, pause containers) are excluded in the selectors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kubetally.sources.promql import Matcher, selector
+
+#: Labels that a scrape target adds; dropped when deduplicating info metrics.
+TARGET_LABELS: tuple[str, ...] = ("instance", "job", "service", "endpoint", "prometheus", "prometheus_replica")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """Where facts come from: the cluster's name, the series label naming it (None for a single
+    cluster whose series carry no such label), the namespace label that names a project, and the
+    resolution r in seconds."""
+
+    cluster: str = "default"
+    cluster_label: str | None = None
+    project_label_key: str = "kubetally_io_project"
+    resolution_seconds: int = 60
+    rate_window_seconds: int = 300
+    target_labels: tuple[str, ...] = field(default=TARGET_LABELS)
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """The rendered queries of one SourceConfig; attribute name = role."""
+
+    running: str
+    cpu_request: str
+    memory_request: str
+    cpu_usage: str
+    memory_usage: str
+    pod_info: str
+    pod_owner: str
+    replicaset_owner: str
+    pod_labels: str
+    namespace_labels: str
+    node_info: str
+    node_cpu_capacity: str
+    node_memory_capacity: str
+    node_labels: str
+    node_price: str
+    pvc_request: str
+    pvc_used: str
+    pvc_info: str
+    quota: str
+
+
+def catalogue(config: SourceConfig) -> Catalogue:
+    """Render every query for `config`."""
+    base = [Matcher(config.cluster_label, "=", config.cluster)] if config.cluster_label else []
+    r = f"{config.resolution_seconds}s"
+    no_pause = [Matcher("container", "!=", ""), Matcher("container", "!=", "POD")]
+    drop = ", ".join(config.target_labels)
+
+    def gauge(metric: str, by: str, *extra: Matcher) -> str:
+        return f"max by ({by}) (max_over_time({selector(metric, [*base, *extra])}[{r}]))"
+
+    def info(metric: str, *extra: Matcher) -> str:
+        return f"max without ({drop}) (max_over_time({selector(metric, [*base, *extra])}[{r}]))"
+
+    container = "namespace, pod, uid, container"
+    cadvisor = "namespace, pod, container, id"
+    return Catalogue(
+        running=gauge("kube_pod_container_status_running", container, *no_pause),
+        cpu_request=gauge("kube_pod_container_resource_requests", container, Matcher("resource", "=", "cpu")),
+        memory_request=gauge("kube_pod_container_resource_requests", container, Matcher("resource", "=", "memory")),
+        cpu_usage=(
+            f"max by ({cadvisor}) (rate({selector('container_cpu_usage_seconds_total', [*base, *no_pause])}"
+            f"[{config.rate_window_seconds}s]))"
+        ),
+        memory_usage=gauge("container_memory_working_set_bytes", cadvisor, *no_pause),
+        pod_info=gauge("kube_pod_info", "namespace, pod, uid, node, created_by_kind, created_by_name"),
+        pod_owner=gauge("kube_pod_owner", "namespace, pod, uid, owner_kind, owner_name"),
+        replicaset_owner=gauge("kube_replicaset_owner", "namespace, replicaset, owner_kind, owner_name"),
+        pod_labels=info("kube_pod_labels"),
+        namespace_labels=info("kube_namespace_labels"),
+        node_info=gauge("kube_node_info", "node, provider_id"),
+        node_cpu_capacity=gauge("kube_node_status_capacity", "node", Matcher("resource", "=", "cpu")),
+        node_memory_capacity=gauge("kube_node_status_capacity", "node", Matcher("resource", "=", "memory")),
+        node_labels=info("kube_node_labels"),
+        node_price=gauge("node_total_hourly_cost", "node"),
+        pvc_request=gauge(
+            "kube_persistentvolumeclaim_resource_requests_storage_bytes", "namespace, persistentvolumeclaim"
+        ),
+        pvc_used=gauge("kubelet_volume_stats_used_bytes", "namespace, persistentvolumeclaim"),
+        pvc_info=gauge("kube_persistentvolumeclaim_info", "namespace, persistentvolumeclaim, storageclass"),
+        quota=(
+            "min by (namespace, resource) ("
+            + gauge(
+                "kube_resourcequota",
+                "namespace, resourcequota, resource",
+                Matcher("type", "=", "hard"),
+                Matcher("resource", "=~", "requests\\.cpu|requests\\.memory|requests\\.storage"),
+            )
+            + ")"
+        ),
+    )
