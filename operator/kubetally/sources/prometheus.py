@@ -186,9 +186,10 @@ def _classify(response: httpx.Response, where: str, query: str) -> Any:
             error_type=error_type or "bad_data",
             query=query,
         )
-    if 200 <= status < 300:
+    if 200 <= status < 300 and envelope.get("status") != "error":
         raise SourceUnavailable(f"{where} answered HTTP {status} without a Prometheus API response: {described}")
-    raise SourceUnavailable(f"{where} refused the request ({described}); check the URL and the credentials")
+    hint = {401: "; check the credentials", 403: "; check the credentials", 404: "; check the URL and its prefix"}
+    raise SourceUnavailable(f"{where} refused the request ({described}){hint.get(status, '')}")
 
 
 def _labels(raw: Any) -> dict[str, str]:

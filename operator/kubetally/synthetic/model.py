@@ -238,7 +238,7 @@ class Cluster:
             if not isinstance(owners, dict):
                 owners = {(rs.namespace, rs.name): rs.deployment for rs in self.replicasets}
                 self.cache["replicaset_owners"] = owners
-            deployment = owners.get((pod.namespace, pod.owner_name))
+            deployment = owners.get((pod.namespace, pod.owner_name or ""))
             if isinstance(deployment, str):
                 return "Deployment", deployment
         return pod.owner_kind, pod.owner_name
