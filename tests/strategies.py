@@ -1,7 +1,7 @@
 """Hypothesis strategies: small, random but valid fact sets, price books and queries.
 
 A generated fact set has 1-2 clusters, 1-4 nodes (1-16 cores, 1-64 GiB, a label `instance_type`),
-1-4 hourly segments from 2025-06-01T00:00Z, and 1-8 pods of 1-2 containers in 1-4 namespaces of
+1-4 hourly segments from 2025-06-01T00:00Z (the last one possibly a shorter live edge), and 1-8 pods of 1-2 containers in 1-4 namespaces of
 2 projects (or none). Each pod lives on one node and runs in a random non-empty subset of the
 segments. Every node has a node fact in every segment (so every container fact matches a node
 fact) unless `unmatched=True` drops some. Integrals are consistent: a container runs at most as long
@@ -83,6 +83,9 @@ def fact_sets(draw: st.DrawFn, *, overcommit: bool = False, unmatched: bool = Fa
     clusters = [f"c{index}" for index in range(draw(st.integers(1, 2)))]
     segments = draw(st.integers(1, 4))
     starts = [BASE + HOUR * index for index in range(segments)]
+    # The last segment may be a live edge, shorter than an hour.
+    length = dict.fromkeys(starts, HOUR)
+    length[starts[-1]] = draw(st.one_of(st.just(HOUR), st.integers(60, HOUR)))
 
     # Nodes: the first ones cover every cluster.
     nodes: list[dict[str, Any]] = []
@@ -98,7 +101,7 @@ def fact_sets(draw: st.DrawFn, *, overcommit: bool = False, unmatched: bool = Fa
         node = {"cluster": cluster, "node": name, "cores": cores, "gib": gib}
         nodes.append(node)
         for start in starts:
-            running = draw(_running(HOUR))
+            running = draw(_running(length[start]))
             node_running[(name, start)] = running
             node_facts.append(
                 {
@@ -107,7 +110,7 @@ def fact_sets(draw: st.DrawFn, *, overcommit: bool = False, unmatched: bool = Fa
                     "provider_id": f"provider://{cluster}/{name}",
                     "labels": labels,
                     "segment_start": start,
-                    "segment_end": start + HOUR,
+                    "segment_end": start + length[start],
                     "running_seconds": float(running),
                     "cpu_capacity_core_seconds": float(cores * running),
                     "memory_capacity_byte_seconds": float(gib * GIB * running),
@@ -142,7 +145,7 @@ def fact_sets(draw: st.DrawFn, *, overcommit: bool = False, unmatched: bool = Fa
             for start in sorted(present):
                 limit = node_running[(node["node"], start)]
                 running = limit if overcommit else draw(_running(limit))
-                offset = draw(st.integers(0, HOUR - running))
+                offset = draw(st.integers(0, length[start] - running))
                 if overcommit:
                     request_cpu = node["cores"] * draw(_thousandths(1010, 3000))
                     request_mem = node["gib"] * GIB * draw(_thousandths(1010, 3000))
@@ -168,7 +171,7 @@ def fact_sets(draw: st.DrawFn, *, overcommit: bool = False, unmatched: bool = Fa
                         "controller": controller_name,
                         "labels": labels,
                         "segment_start": start,
-                        "segment_end": start + HOUR,
+                        "segment_end": start + length[start],
                         "active_start": float(start + offset),
                         "active_end": float(start + offset + running),
                         "running_seconds": float(running),
@@ -197,7 +200,7 @@ def fact_sets(draw: st.DrawFn, *, overcommit: bool = False, unmatched: bool = Fa
             for start in starts:
                 if not draw(st.booleans()):
                     continue
-                running = draw(_running(HOUR))
+                running = draw(_running(length[start]))
                 requested = draw(st.integers(1, 100)) * GIB
                 used = requested * draw(_thousandths(0, 1000))
                 volumes.append(
@@ -208,7 +211,7 @@ def fact_sets(draw: st.DrawFn, *, overcommit: bool = False, unmatched: bool = Fa
                         "pvc": f"pvc-{namespace}-{pvc}",
                         "storage_class": storage_class,
                         "segment_start": start,
-                        "segment_end": start + HOUR,
+                        "segment_end": start + length[start],
                         "running_seconds": float(running),
                         "request_byte_seconds": float(requested * running),
                         "used_byte_seconds": used * running,
@@ -226,10 +229,10 @@ def fact_sets(draw: st.DrawFn, *, overcommit: bool = False, unmatched: bool = Fa
                         "namespace": namespace,
                         "project": project_of[namespace],
                         "segment_start": start,
-                        "segment_end": start + HOUR,
-                        "cpu_core_seconds": float(cores * HOUR),
-                        "memory_byte_seconds": float(gib * GIB * HOUR),
-                        "storage_byte_seconds": float(storage * GIB * HOUR),
+                        "segment_end": start + length[start],
+                        "cpu_core_seconds": float(cores * length[start]),
+                        "memory_byte_seconds": float(gib * GIB * length[start]),
+                        "storage_byte_seconds": float(storage * GIB * length[start]),
                     }
                 )
 

@@ -3,8 +3,9 @@
 - `ingest_range` writes every complete hour of [start, end) (an hour is complete once `now` has
   passed its end), one hour at a time: one hour is one transaction in the ledger, so a crash loses
   at most the hour being written, and writing it again changes nothing.
-- `missing_hours` lists the complete hours of a range the ledger has not got; `earliest_data`
-  finds how far back the store holds data, so a start-up backfill can go as far as it can.
+- `ingest_range(..., only_missing=True)` writes only the complete hours the ledger has not got;
+  `earliest_data` finds how far back the store holds data, so a start-up backfill can go as far as
+  the store does.
 - `window_facts` answers a window: complete hours from the ledger, and everything else (the partial
   hours at its edges, the current hour, hours never ingested) collected live from the store by the
   same code that ingests an hour, over the shorter segments. Live segments never cross an hour
@@ -136,7 +137,8 @@ async def earliest_data(source: InstantSource, config: SourceConfig, *, now: int
     Probes back in doubling steps with `count(max_over_time(kube_node_info[1h]))`, then bisects to
     the hour: about 2·log2(limit_days·24) instant queries, whatever the retention.
     """
-    probe = f"count({catalogue(config).node_info.replace(f'[{config.resolution_seconds}s]', '[1h]')})"
+    window = f"[{config.resolution_seconds * 1000 - 1}ms]"
+    probe = f"count({catalogue(config).node_info.replace(window, '[1h]')})"
 
     async def has_data(hour: int) -> bool:
         return bool(await source.query(probe, hour + HOUR))

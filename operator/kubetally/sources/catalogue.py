@@ -3,17 +3,22 @@
 Every query is evaluated by `query_range` at t = a, a+r, ..., b−r for a segment [a, b) at
 resolution r, and each evaluated point stands for [t, t+r). Three rules shape every query:
 
-- **No lookback smear.** Gauges are read through `max_over_time(x[r])`, which sees the sample at
-  exactly t and nothing older than r: a deleted pod stops counting at its last sample, not five
-  minutes later (Prometheus' default lookback would keep it alive).
+- **No lookback smear.** Gauges are read through `max_over_time(x[r − 1ms])`, which sees the
+  sample at exactly t and nothing older: a deleted pod stops counting at its last sample, not five
+  minutes later (Prometheus' default lookback would keep it alive). The range is written `r·1000−1`
+  milliseconds because Prometheus 2.x ranges are closed `[t−r, t]` and 3.x ranges are left-open
+  `(t−r, t]`; one millisecond less gives the same answer on both.
 - **Duplicates count once.** Two scrape jobs or two kube-state-metrics replicas give the same series
   with another `job`/`instance`; every query aggregates with `max by (<identity>)` (or `max without`
   the scrape-target labels for label-carrying info metrics), so a duplicate can never double.
 - **The cluster is a matcher, escaped.** With a cluster label configured, every selector carries
   `cluster="<name>"`, rendered by `promql.selector`, which escapes the value.
 
-CPU usage is `rate(container_cpu_usage_seconds_total[5m])`; cAdvisor's series have no `uid`
-label, so the `id` (cgroup path, which holds the pod UID) is kept and parsed by the collector.
+CPU usage is `irate(container_cpu_usage_seconds_total[w])` with w = max(5m, 2r): the rate between
+the last two samples, i.e. the usage of the sample interval itself, which is what a per-sample
+max(request, usage) needs (`rate` would average and extrapolate over w). At a container's first
+sample there is no earlier one, so its usage there is 0. cAdvisor's series have no `uid` label, so
+the `id` (cgroup path, which holds the pod UID) is kept and parsed by the collector.
 Containers named "" or "POD" (cgroup totals, pause containers) are excluded in the selectors.
 """
 
@@ -37,7 +42,7 @@ class SourceConfig:
     cluster_label: str | None = None
     project_label_key: str = "kubetally_io_project"
     resolution_seconds: int = 60
-    rate_window_seconds: int = 300
+    rate_window_seconds: int | None = None  # default max(300, 2r)
     target_labels: tuple[str, ...] = field(default=TARGET_LABELS)
 
 
@@ -69,7 +74,8 @@ class Catalogue:
 def catalogue(config: SourceConfig) -> Catalogue:
     """Render every query for `config`."""
     base = [Matcher(config.cluster_label, "=", config.cluster)] if config.cluster_label else []
-    r = f"{config.resolution_seconds}s"
+    r = f"{config.resolution_seconds * 1000 - 1}ms"
+    window = config.rate_window_seconds or max(300, 2 * config.resolution_seconds)
     no_pause = [Matcher("container", "!=", ""), Matcher("container", "!=", "POD")]
     drop = ", ".join(config.target_labels)
 
@@ -86,8 +92,8 @@ def catalogue(config: SourceConfig) -> Catalogue:
         cpu_request=gauge("kube_pod_container_resource_requests", container, Matcher("resource", "=", "cpu")),
         memory_request=gauge("kube_pod_container_resource_requests", container, Matcher("resource", "=", "memory")),
         cpu_usage=(
-            f"max by ({cadvisor}) (rate({selector('container_cpu_usage_seconds_total', [*base, *no_pause])}"
-            f"[{config.rate_window_seconds}s]))"
+            f"max by ({cadvisor}) (irate({selector('container_cpu_usage_seconds_total', [*base, *no_pause])}"
+            f"[{window * 1000 - 1}ms]))"
         ),
         memory_usage=gauge("container_memory_working_set_bytes", cadvisor, *no_pause),
         pod_info=gauge("kube_pod_info", "namespace, pod, uid, node, created_by_kind, created_by_name"),

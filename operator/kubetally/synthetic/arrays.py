@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kubetally.domain.labels import sanitize_label_key
-from kubetally.synthetic.expected import ExpectedFacts, Record, check_segment, pod_labels
+from kubetally.synthetic.expected import QUOTA_RESOURCES, ExpectedFacts, Record, check_segment, pod_labels
 from kubetally.synthetic.model import INSTANCE_TYPE_LABEL, Cluster
 from kubetally.synthetic.samples import BoolArray, Int64Array, gap_mask, grid, rate_window, wobble
 
@@ -256,23 +256,25 @@ def _volumes(cluster: Cluster, a: int, b: int, times: Int64Array, valid: BoolArr
 
 def _quotas(cluster: Cluster, a: int, b: int, times: Int64Array, valid: BoolArray) -> Columns:
     r = cluster.spec.scrape_seconds
-    totals: dict[str, list[float]] = {}
-    resources = ("requests.cpu", "requests.memory", "requests.storage")
+    namespaces = list(dict.fromkeys(quota.namespace for quota in cluster.quotas))
+    index = {namespace: i for i, namespace in enumerate(namespaces)}
+    limits = np.full((len(namespaces), len(QUOTA_RESOURCES), times.size), np.inf)
     for quota in cluster.quotas:
-        n = int(_alive(times, valid, np.array([quota.start]), np.array([quota.end])).sum())
-        if n == 0:
-            continue
-        sums = totals.setdefault(quota.namespace, [0.0, 0.0, 0.0])
+        alive = _alive(times, valid, np.array([quota.start]), np.array([quota.end]))[0]
         hard = dict(quota.hard)
-        for i, resource in enumerate(resources):
-            sums[i] += hard.get(resource, 0.0) * r * n
-    values = np.array(list(totals.values()), dtype=np.float64).reshape(-1, 3)
+        for j, resource in enumerate(QUOTA_RESOURCES):
+            if resource in hard:
+                row = limits[index[quota.namespace], j]
+                row[alive] = np.minimum(row[alive], hard[resource])
+    present = np.isfinite(limits)
+    keep = np.flatnonzero(present.any(axis=(1, 2)))
+    sums = np.where(present, limits, 0.0)[keep].sum(axis=2) * r
     columns: Columns = {
-        "namespace": _objects(list(totals)),
-        "project": _objects([cluster.project_of(ns) for ns in totals]),
-        "cpu_core_seconds": values[:, 0],
-        "memory_byte_seconds": values[:, 1],
-        "storage_byte_seconds": values[:, 2],
+        "namespace": _objects([namespaces[i] for i in keep]),
+        "project": _objects([cluster.project_of(namespaces[i]) for i in keep]),
+        "cpu_core_seconds": sums[:, 0],
+        "memory_byte_seconds": sums[:, 1],
+        "storage_byte_seconds": sums[:, 2],
     }
     order = ("cluster", "namespace", "project", "segment_start", "segment_end", "cpu_core_seconds",
              "memory_byte_seconds", "storage_byte_seconds")

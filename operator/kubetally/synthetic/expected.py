@@ -27,7 +27,9 @@ Nodes: `running_seconds = r·#t` with a `kube_node_info` sample; capacities × r
 Volumes, one fact per PVC: `running_seconds = r·#t` with a request sample; request, used and
 effective (= max of the two per sample) byte-seconds. Quotas, one fact per namespace with a
 ResourceQuota sample in the segment: `Σ hard·r` of `requests.cpu`, `requests.memory`,
-`requests.storage` summed over the namespace's quotas (0 for a resource no quota sets).
+`requests.storage`, where `hard` at t is the minimum over the namespace's quotas that set the
+resource (Kubernetes enforces each; `min by (namespace, resource)`), and a resource no quota sets
+contributes 0. The generator makes at most one quota per namespace.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import numpy as np
 from kubetally.domain.labels import sanitize_label_key
 from kubetally.synthetic.model import INSTANCE_TYPE_LABEL, Cluster, ClusterSpec, Pod
 from kubetally.synthetic.samples import (
+    FloatArray,
     Int64Array,
     clip,
     data_times,
@@ -51,6 +54,8 @@ from kubetally.synthetic.samples import (
 )
 
 Record = dict[str, object]
+#: The ResourceQuota resources that become quota facts, in column order.
+QUOTA_RESOURCES = ("requests.cpu", "requests.memory", "requests.storage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,21 +180,33 @@ def _volume_facts(cluster: Cluster, a: int, b: int) -> list[Record]:
     return records
 
 
+def quota_limits(cluster: Cluster, namespace: str, times: Int64Array) -> dict[str, FloatArray]:
+    """Per resource, the namespace's effective hard limit at each of `times`: the minimum over its
+    quotas that have a sample there and set the resource (Kubernetes enforces every quota), NaN where
+    none does."""
+    spec = cluster.spec
+    limits = {resource: np.full(times.shape, np.inf) for resource in QUOTA_RESOURCES}
+    for quota in cluster.quotas:
+        if quota.namespace != namespace:
+            continue
+        alive = np.isin(times, sample_times(spec, quota.start, quota.end))
+        for resource, hard in quota.hard:
+            if resource in limits:
+                limits[resource] = np.where(alive, np.minimum(limits[resource], hard), limits[resource])
+    return {resource: np.where(np.isinf(v), np.nan, v) for resource, v in limits.items()}
+
+
 def _quota_facts(cluster: Cluster, a: int, b: int) -> list[Record]:
     spec = cluster.spec
     r = spec.scrape_seconds
-    totals: dict[str, dict[str, float]] = {}
-    for quota in cluster.quotas:
-        n = clip(sample_times(spec, quota.start, quota.end), a, b).size
-        if n == 0:
+    times = grid(a, b, r)
+    records: list[Record] = []
+    for namespace in dict.fromkeys(quota.namespace for quota in cluster.quotas):
+        limits = quota_limits(cluster, namespace, times)
+        if all(np.isnan(v).all() for v in limits.values()):
             continue
-        sums = totals.setdefault(quota.namespace, {"requests.cpu": 0.0, "requests.memory": 0.0,
-                                                    "requests.storage": 0.0})
-        for resource, hard in quota.hard:
-            if resource in sums:
-                sums[resource] += float(np.sum(np.full(n, hard) * r))
-    return [
-        {
+        sums = {resource: float(np.nansum(v * r)) for resource, v in limits.items()}
+        records.append({
             "cluster": spec.name,
             "namespace": namespace,
             "project": cluster.project_of(namespace),
@@ -198,9 +215,8 @@ def _quota_facts(cluster: Cluster, a: int, b: int) -> list[Record]:
             "cpu_core_seconds": sums["requests.cpu"],
             "memory_byte_seconds": sums["requests.memory"],
             "storage_byte_seconds": sums["requests.storage"],
-        }
-        for namespace, sums in totals.items()
-    ]
+        })
+    return records
 
 
 def expected_facts(cluster: Cluster, segment_start: int, segment_end: int) -> ExpectedFacts:

@@ -33,7 +33,6 @@ from kubetally.synthetic.model import INSTANCE_TYPE_LABEL, PROJECT_LABEL, Cluste
 from kubetally.synthetic.samples import (
     FloatArray,
     Int64Array,
-    clip,
     counter_values,
     memory_values,
     sample_times,
@@ -68,7 +67,9 @@ class _Writer:
         self.instances = KSM_INSTANCES if self.spec.duplicate_ksm else KSM_INSTANCES[:1]
 
     def times(self, start: int, end: int) -> Int64Array:
-        return clip(sample_times(self.spec, start, end), self.start, self.end)
+        lo = start if self.start is None else max(start, self.start)
+        hi = end if self.end is None else min(end, self.end)
+        return sample_times(self.spec, lo, hi)
 
     def write(self, sample: str, labels: dict[str, str], times: Int64Array, value: Value) -> None:
         if times.size == 0:
