@@ -62,12 +62,14 @@ def test_row7_a_reused_pod_name_is_two_allocations_without_bridging(ledger: Duck
     table = run(ledger, tiny, aggregate=parse_aggregate("pod"), filter=parse_filter('pod:"search-db-0-0"'),
                 method=Method.EFFECTIVE, idle=False)
     rows = sorted(table.rows, key=lambda row: row.properties["podUID"])
-    assert len(rows) == 2 and len({row.properties["podUID"] for row in rows}) == 2
+    assert len(rows) == 2
+    assert len({row.properties["podUID"] for row in rows}) == 2
     whole = expected_facts(tiny.cluster, tiny.cluster.spec.start, tiny.cluster.spec.end).containers
     for row in rows:
         expected = [f for f in whole if f["pod_uid"] == row.properties["podUID"]]
         hours = sum(float(f["cpu_request_core_seconds"]) for f in expected) / 3600  # type: ignore[arg-type]
-        assert row.cpu_core_hours >= 0 and row.cost > 0
+        assert row.cpu_core_hours >= 0
+        assert row.cost > 0
         running = sum(float(f["running_seconds"]) for f in expected)  # type: ignore[arg-type]
         # The request is 1 core, so the request average over the row's own span is exactly 1:
         # the span is the pod's running time, never the gap between the two lives.
@@ -78,7 +80,8 @@ def test_row7_a_reused_pod_name_is_two_allocations_without_bridging(ledger: Duck
     ends = {f["pod_uid"]: max(float(g["active_end"]) for g in facts if g["pod_uid"] == f["pod_uid"]) for f in facts}
     starts = {f["pod_uid"]: min(float(g["active_start"]) for g in facts if g["pod_uid"] == f["pod_uid"]) for f in facts}
     old, new = sorted(ends, key=lambda uid: ends[uid])
-    assert ends[old] <= start + 5413 + 60 and starts[new] >= start + 5858
+    assert ends[old] <= start + 5413 + 60
+    assert starts[new] >= start + 5858
 
 
 def test_row8_facts_stay_inside_their_segment_and_are_finite(ledger: DuckDBLedger, tiny: Served) -> None:
@@ -103,7 +106,8 @@ def test_row9_short_jobs_within_one_scrape_and_pending_pods_cost_nothing(ledger:
         lifetime = min(pod.end, spec.end) - max(pod.start, spec.start)
         assert abs(running - lifetime) <= spec.scrape_seconds, pod.name
     pending = [pod for pod in tiny.cluster.pods if pod.pending]
-    assert pending and not any(f["pod_uid"] in {p.uid for p in pending} for f in facts)
+    assert pending
+    assert not any(f["pod_uid"] in {p.uid for p in pending} for f in facts)
 
 
 def test_row10_steps_are_invariant(ledger: DuckDBLedger, tiny: Served) -> None:
@@ -144,7 +148,8 @@ def test_row13_a_busy_pod_without_requests_costs_something(ledger: DuckDBLedger,
     effective = run(ledger, tiny, method=Method.EFFECTIVE, **query)
     request = run(ledger, tiny, method=Method.REQUEST, **query)
     assert [row.cost for row in request.rows] == [0.0]
-    assert len(effective.rows) == 1 and effective.rows[0].cost > 0
+    assert len(effective.rows) == 1
+    assert effective.rows[0].cost > 0
 
 
 def test_row5_a_shared_volume_is_counted_once(ledger: DuckDBLedger, tiny: Served) -> None:
