@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--project-label", default=_env("project-label", "kubetally.io/project"))
     ingest.add_argument("--resolution", type=int, default=int(_env("resolution", "60") or 60), help="seconds")
     ingest.add_argument("--missing-only", action="store_true", help="skip hours the ledger already holds")
+    ingest.add_argument("--retries", type=int, default=int(_env("retries", "4") or 4), help="per query")
+    ingest.add_argument("--timeout", type=float, default=float(_env("timeout", "60") or 60), help="seconds per query")
     return parser
 
 
@@ -67,7 +69,7 @@ async def _ingest(args: argparse.Namespace) -> int:
         print(f"[{done}/{total}] {stamp} coverage {coverage:.4f}", flush=True)
 
     try:
-        async with PrometheusClient(args.prometheus_url) as client:
+        async with PrometheusClient(args.prometheus_url, retries=args.retries, timeout_seconds=args.timeout) as client:
             summary = await ingest.ingest_range(
                 client,
                 ledger,

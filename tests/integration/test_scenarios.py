@@ -92,7 +92,8 @@ def test_row8_facts_stay_inside_their_segment_and_are_finite(ledger: DuckDBLedge
         assert 0 < float(fact["running_seconds"]) <= b - a  # type: ignore[arg-type]
         for name, value in fact.items():
             if isinstance(value, float):
-                assert math.isfinite(value) and value >= 0, name
+                assert math.isfinite(value), name
+                assert value >= 0, name
 
 
 def test_row9_short_jobs_within_one_scrape_and_pending_pods_cost_nothing(ledger: DuckDBLedger, tiny: Served) -> None:

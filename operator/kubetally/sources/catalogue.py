@@ -44,6 +44,21 @@ class SourceConfig:
     resolution_seconds: int = 60
     rate_window_seconds: int | None = None  # default max(300, 2r)
     target_labels: tuple[str, ...] = field(default=TARGET_LABELS)
+    #: An upper bound on series per query (containers), used to chunk queries in time so that none
+    #: reads more than `max_samples` samples (CORRECTNESS.md P3: ≤ 5M, 10% of Prometheus' default).
+    series_hint: int = 20_000
+    max_samples: int = 5_000_000
+
+    @property
+    def usage_window_seconds(self) -> int:
+        """The irate window w = max(5m, 2r) unless configured."""
+        return self.rate_window_seconds or max(300, 2 * self.resolution_seconds)
+
+    def points_per_query(self, lookback_seconds: int) -> int:
+        """Evaluation points per query such that series_hint × samples read per point (each point
+        reads the samples in its lookback, twice over for a duplicated exporter) ≤ max_samples."""
+        per_point = 2 * (lookback_seconds // self.resolution_seconds + 1)
+        return max(1, self.max_samples // (self.series_hint * per_point))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +90,7 @@ def catalogue(config: SourceConfig) -> Catalogue:
     """Render every query for `config`."""
     base = [Matcher(config.cluster_label, "=", config.cluster)] if config.cluster_label else []
     r = f"{config.resolution_seconds * 1000 - 1}ms"
-    window = config.rate_window_seconds or max(300, 2 * config.resolution_seconds)
+    window = config.usage_window_seconds
     no_pause = [Matcher("container", "!=", ""), Matcher("container", "!=", "POD")]
     drop = ", ".join(config.target_labels)
 

@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from kubetally.ledger.batch import FactBatch
 from kubetally.sources.catalogue import Catalogue, SourceConfig, catalogue
-from kubetally.sources.prometheus import RangeSeries
+from kubetally.sources.prometheus import RangeSeries, chunk_range
 
 Matrix = npt.NDArray[np.float64]
 _UID_IN_CGROUP = re.compile(
@@ -90,7 +90,13 @@ async def collect_segment(source: RangeSource, config: SourceConfig, start: int,
         raise ValueError(f"segment [{start}, {end}) must be non-empty and aligned to the resolution {r}s")
     queries = catalogue(config)
     names = [item.name for item in fields(Catalogue)]
-    answers = await asyncio.gather(*(source.query_range(getattr(queries, n), start, end - r, r) for n in names))
+    answers = await asyncio.gather(
+        *(
+            _query_chunked(source, getattr(queries, n), start, end - r, r,
+                           config.points_per_query(config.usage_window_seconds if n == "cpu_usage" else r))
+            for n in names
+        )
+    )
     results = dict(zip(names, answers, strict=True))
     n = (end - start) // r
     batch = FactBatch()
@@ -101,6 +107,25 @@ async def collect_segment(source: RangeSource, config: SourceConfig, start: int,
     batch.tables["volume_facts"] = _volumes(results, config, start, end, n, projects)
     batch.tables["quota_facts"] = _quotas(results, config, start, end, n, projects)
     return Segment(batch=batch, coverage=coverage)
+
+
+async def _query_chunked(
+    source: RangeSource, query: str, first: int, last: int, step: int, points: int
+) -> list[RangeSeries]:
+    """query_range over evaluation times first..last in chunks of at most `points` points, with
+    each series' pieces joined back in time order."""
+    pieces: dict[frozenset[tuple[str, str]], list[RangeSeries]] = {}
+    for chunk_start, chunk_end in chunk_range(first, last, step, max_points=points):
+        for series in await source.query_range(query, chunk_start, chunk_end, step):
+            pieces.setdefault(frozenset(series.labels.items()), []).append(series)
+    return [
+        parts[0] if len(parts) == 1 else RangeSeries(
+            labels=parts[0].labels,
+            timestamps=np.concatenate([part.timestamps for part in parts]),
+            values=np.concatenate([part.values for part in parts]),
+        )
+        for parts in pieces.values()
+    ]
 
 
 def _projects(results: list[RangeSeries], key: str) -> dict[str, str]:

@@ -110,3 +110,31 @@ def test_price_versions_are_appended_never_rewritten(tmp_path: Path) -> None:
     assert ledger.record_price_version("default", spec_a, effective_from=T0 + H, recorded_at=T0 + 30)
     assert [(v.effective_from, v.spec) for v in ledger.price_versions("default")] == [(T0, spec_a), (T0 + H, spec_a)]
     assert ledger.price_versions("other") == []
+
+
+def test_cost_weights_versions_price_their_own_hours(tmp_path: Path) -> None:
+    """v1 (big nodes 0.8/h) is recorded before the data; v2 (1.6/h) is applied at T0 + 30 min, so it
+    prices from the next hour, h1: web-1 costs 0.15 in h0 and 0.30 in h1 (topology.py)."""
+    from kubetally.ledger.pricebook import price_book, record_cost_weights
+
+    def spec(big: str) -> dict[str, object]:
+        return {"currency": "CNY", "weights": {"cpu": "0.5", "memory": "0.5"},
+                "unitPrices": {"cpuCoreHour": "0.05", "memoryGiBHour": "0.01", "storageGiBHour": "0.0001"},
+                "nodePrices": [{"selector": {"matchLabels": {"node.kubernetes.io/instance-type": "big"}},
+                                "hourly": big}]}
+
+    ledger = DuckDBLedger(tmp_path / "l.duckdb")
+    for hour in (0, 1):
+        ledger.write_hour("c1", T0 + hour * H, hour_batch(hour), 1.0, ingested_at=T0 + 3 * H)
+    assert record_cost_weights(ledger, "default", spec("0.8"), observed_at=T0 - 100)
+    assert not record_cost_weights(ledger, "default", spec("0.8"), observed_at=T0 + 600)
+    assert record_cost_weights(ledger, "default", spec("1.6"), observed_at=T0 + 1800)
+    assert [v.effective_from for v in ledger.price_versions("default")] == [0, T0 + H]
+    book = price_book(ledger, "default")
+    assert book is not None
+    with ledger.facts(T0, T0 + 2 * H) as facts:
+        table = pipeline.compute(facts, book, CostQuery(window=topology.WINDOW, method=Method.EFFECTIVE,
+                                                        step_seconds=H))
+    web = {row.step_start - T0: row.cost for row in table.rows if row.name == "web-1"}
+    assert web == pytest.approx({0: 0.15, H: 0.30})
+    assert price_book(ledger, "missing") is None

@@ -80,18 +80,31 @@ class FakeSource:
 
     async def query_range(self, query: str, start: int, end: int, step: int) -> list[RangeSeries]:
         self.calls.append((start, end, step))
-        return self.by_query[query]
+        out = []
+        for item in self.by_query[query]:
+            keep = (item.timestamps >= start) & (item.timestamps <= end)
+            if keep.any():
+                out.append(RangeSeries(labels=item.labels, timestamps=item.timestamps[keep], values=item.values[keep]))
+        return out
 
 
 def row(table: dict[str, np.ndarray], index: int = 0) -> dict[str, object]:
     return {name: column[index] for name, column in table.items()}
 
 
-async def test_integrals_of_one_segment() -> None:
-    config = SourceConfig(cluster="c1")
+@pytest.mark.parametrize("series_hint", [20_000, 625_000])
+async def test_integrals_of_one_segment(series_hint: int) -> None:
+    """Samples per point are budgeted as 2 × (lookback / r + 1): 4 for gauges, 12 for usage (300 s).
+    With a hint of 625k series a gauge query may hold 5M / (625k · 4) = 2 points and the usage query
+    5M / (625k · 12) < 1, so 1 point: queries are chunked, and the facts are the same."""
+    config = SourceConfig(cluster="c1", series_hint=series_hint)
     source = FakeSource(config)
     segment = await collect_segment(source, config, T, T + 300)
-    assert set(source.calls) == {(T, T + 240, 60)}
+    if series_hint < 625_000:
+        assert set(source.calls) == {(T, T + 240, 60)}
+    else:
+        assert {(a - T, b - T) for a, b, _ in source.calls} == {(0, 60), (120, 180), (240, 240), (0, 0), (60, 60),
+                                                               (120, 120), (180, 180)}
     containers = segment.batch.tables["container_facts"]
     assert len(containers["pod"]) == 1  # the sidecar never ran
     web = row(containers)
