@@ -135,13 +135,15 @@ async def earliest_data(source: InstantSource, config: SourceConfig, *, now: int
     """The start of the earliest hour in which the store has any node data, within `limit_days`.
 
     Probes back in doubling steps with `count(max_over_time(kube_node_info[1h]))`, then bisects to
-    the hour: about 2·log2(limit_days·24) instant queries, whatever the retention.
+    the hour: about 2·log2(limit_days·24) instant queries, whatever the retention. None when the
+    last complete hour before `now` has no data (nothing current to anchor the search on).
     """
     window = f"[{config.resolution_seconds * 1000 - 1}ms]"
-    probe = f"count({catalogue(config).node_info.replace(window, '[1h]')})"
+    # Evaluated at h + 3599 s over 3599.999 s: the samples of [h, h + 1h) exactly, on 2.x and 3.x.
+    probe = f"count({catalogue(config).node_info.replace(window, '[3599999ms]')})"
 
     async def has_data(hour: int) -> bool:
-        return bool(await source.query(probe, hour + HOUR))
+        return bool(await source.query(probe, hour + HOUR - 1))
 
     newest = floor_to(now, HOUR) - HOUR
     if not await has_data(newest):

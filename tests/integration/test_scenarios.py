@@ -179,3 +179,21 @@ async def test_live_edges_equal_the_facts_of_the_partial_segments(ledger: DuckDB
     reference = load_facts(containers=[c for p in parts for c in p.containers], nodes=[n for p in parts for n in p.nodes])
     expected = {row.name: row.cost for row in pipeline.compute(reference, BOOK, query).rows}
     assert answer == pytest.approx(expected, rel=1e-9)
+
+
+async def test_backfill_finds_where_the_store_begins(tiny: Served) -> None:
+    """The tiny cluster's samples start at its spec.start (objects that began earlier have no older
+    samples): the start-up backfill goes exactly that far back."""
+    spec = tiny.cluster.spec
+    async with PrometheusClient(tiny.url) as client:
+        earliest = await ingest.earliest_data(client, config_for(tiny), now=spec.end)
+    assert earliest == spec.start
+
+
+def test_a_hostile_label_value_filters_literally(ledger: DuckDBLedger, tiny: Served) -> None:
+    """The first Deployment's pods carry team=`a"b\\c{d}|e`; a filter on it selects exactly them."""
+    hostile = [pod for pod in tiny.cluster.pods if dict(pod.labels).get("team") == 'a"b\\c{d}|e']
+    assert hostile
+    table = run(ledger, tiny, aggregate=parse_aggregate("pod"), method=Method.EFFECTIVE, idle=False,
+                filter=parse_filter('label[team]:"a\\"b\\\\c{d}|e"'))
+    assert {row.properties["podUID"] for row in table.rows} == {pod.uid for pod in hostile}

@@ -128,8 +128,9 @@ def node_idle_sql(books: list[PricedBook], load_sql: str) -> str:
             f"greatest(0.0, n.cpu_pool{s} - least({load_cpu}, n.cpu_pool{s})) "
             f"+ greatest(0.0, n.mem_pool{s} - least({load_mem}, n.mem_pool{s})) AS idle{s}"
         )
-        # Flag only a real excess: a node filled exactly to capacity can exceed its pool by a rounding ulp.
-        over.append(f"{load_cpu} > n.cpu_pool{s} * {_OVER} OR {load_mem} > n.mem_pool{s} * {_OVER}")
+        if not s:  # Diagnostics describe the cost book; customCost's own scaling is not counted.
+            # Flag only a real excess: a node filled exactly to capacity can exceed its pool by an ulp.
+            over.append(f"{load_cpu} > n.cpu_pool * {_OVER} OR {load_mem} > n.mem_pool * {_OVER}")
     return f"""
 SELECT n.*, {", ".join(columns)}, ({" OR ".join(over)}) AS overcommitted
 FROM node_priced AS n
