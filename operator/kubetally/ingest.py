@@ -75,16 +75,21 @@ async def ingest_range(
     return IngestSummary(hours=written, container_facts=facts, min_coverage=lowest if written else 1.0)
 
 
-def live_segments(start: int, end: int, ledger_hours: set[int], resolution: int) -> list[tuple[int, int]]:
-    """The parts of [start, end) (aligned to `resolution`) that the ledger's hours do not cover,
-    cut at hour boundaries."""
+def live_segments(
+    start: int, end: int, ledger_hours: set[int], resolution: int, newest: int | None = None
+) -> list[tuple[int, int]]:
+    """The parts of [start, end) (aligned to `resolution`) to collect live, cut at hour boundaries:
+    partial hours at the edges, and whole hours the ledger lacks that are newer than its newest
+    hour `newest` (not ingested yet). A whole hour missing *before* `newest` is a gap the backfill
+    owns: it is not collected live, and its coverage is reported as 0."""
     start, end = floor_to(start, resolution), floor_to(end, resolution)
     out: list[tuple[int, int]] = []
     cursor = start
     while cursor < end:
         hour = floor_to(cursor, HOUR)
         stop = min(hour + HOUR, end)
-        if not (cursor == hour and stop == hour + HOUR and hour in ledger_hours):
+        whole = cursor == hour and stop == hour + HOUR
+        if not whole or (hour not in ledger_hours and (newest is None or hour > newest)):
             out.append((cursor, stop))
         cursor = stop
     return out
@@ -114,13 +119,18 @@ async def window_facts(
 ) -> tuple[FactBatch, WindowPlan]:
     """Live facts for the parts of [start, end) that the ledger lacks, and the plan used."""
     stored = ledger.hours(config.cluster, floor_to(start, HOUR), ceil_to(end, HOUR))
-    segments = live_segments(start, end, set(stored), config.resolution_seconds)
+    newest = ledger.latest_hour(config.cluster)
+    segments = live_segments(start, end, set(stored), config.resolution_seconds, newest)
     batches: list[FactBatch] = []
-    coverage = {hour: record.coverage for hour, record in stored.items() if start <= hour and hour + HOUR <= end}
+    coverage = {hour: 0.0 for hour in range(ceil_to(start, HOUR), floor_to(end, HOUR), HOUR)}
+    coverage.update({hour: r.coverage for hour, r in stored.items() if start <= hour and hour + HOUR <= end})
+    live_coverage: dict[int, float] = {}
     for a, b in segments:
         segment = await collect_segment(source, config, a, b)
         batches.append(segment.batch)
-        coverage[floor_to(a, HOUR)] = min(coverage.get(floor_to(a, HOUR), 1.0), segment.coverage)
+        hour = floor_to(a, HOUR)
+        live_coverage[hour] = min(live_coverage.get(hour, 1.0), segment.coverage)
+    coverage.update(live_coverage)
     used = tuple(h for h in sorted(stored) if start <= h and h + HOUR <= end)
     return merge(batches), WindowPlan(ledger_hours=used, live=tuple(segments), coverage=coverage)
 

@@ -76,6 +76,8 @@ class Ledger(Protocol):
 
     def price_versions(self, name: str) -> list[PriceRecord]: ...
 
+    def latest_hour(self, cluster: str) -> int | None: ...
+
     def facts(self, start: int, end: int, live: FactBatch | None = None) -> AbstractContextManager[Facts]: ...
 
 
@@ -109,6 +111,15 @@ class DuckDBLedger:
         finally:
             cursor.close()
         return {int(r[0]): HourRecord(int(r[0]), float(r[1]), int(r[2]), int(r[3])) for r in rows}
+
+    def latest_hour(self, cluster: str) -> int | None:
+        """The start of the newest ingested hour of `cluster`, or None for an empty ledger."""
+        cursor = self._con.cursor()
+        try:
+            row = cursor.execute("SELECT max(hour_start) FROM hours WHERE cluster = ?", [cluster]).fetchone()
+        finally:
+            cursor.close()
+        return None if row is None or row[0] is None else int(row[0])
 
     def write_hour(self, cluster: str, hour_start: int, batch: FactBatch, coverage: float, ingested_at: int) -> None:
         """Replace hour [hour_start, hour_start + 3600) of `cluster` with `batch`, atomically."""

@@ -1,0 +1,96 @@
+"""Answering cost and usage questions: the ledger's hours, live edges, and the price books.
+
+Both HTTP APIs (and, later, CostReports) call this one service, so the same window gives the same
+numbers everywhere (CORRECTNESS.md row 18). For a question it:
+
+1. plans the window: complete hours from the ledger, the rest collected live (`ingest.window_facts`);
+2. picks the price books: the CostWeights named `default` prices `cost`, the one named by
+   `customWeights` prices `customCost`; without any CostWeights, OpenCost's public defaults (USD)
+   apply and the answer says so;
+3. runs the pure engine on a private ledger cursor, in a worker thread, so the event loop stays free.
+
+CostWeights come from `record_weights` (YAML files in `kubetally serve`, CRs in the operator); each
+change becomes a price version in the ledger, so history keeps its prices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from kubetally import ingest
+from kubetally.domain.errors import SpecError
+from kubetally.domain.prices import PriceBook, opencost_default
+from kubetally.engine import pipeline, usage
+from kubetally.engine.query import CostQuery, CostTable, UsageQuery, UsageRow
+from kubetally.ledger.pricebook import price_book, record_cost_weights
+from kubetally.ledger.store import DuckDBLedger
+from kubetally.sources.catalogue import SourceConfig
+from kubetally.sources.collect import RangeSource
+
+DEFAULT_WEIGHTS = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class CostAnswer:
+    """An engine table and how the window was answered."""
+
+    table: CostTable
+    plan: ingest.WindowPlan
+
+    @property
+    def coverage(self) -> float:
+        """The mean coverage of the window's hours (1.0 when every hour had data throughout)."""
+        values = list(self.plan.coverage.values())
+        return sum(values) / len(values) if values else 0.0
+
+
+class CostService:
+    """The one place that turns a query into numbers."""
+
+    def __init__(self, ledger: DuckDBLedger, source: RangeSource, config: SourceConfig, clock: Callable[[], int]) -> None:
+        self.ledger = ledger
+        self.source = source
+        self.config = config
+        self.clock = clock
+
+    def record_weights(self, name: str, spec: Mapping[str, object]) -> bool:
+        """Store CostWeights `name` as a new price version if it changed (SpecError if invalid)."""
+        return record_cost_weights(self.ledger, name, spec, observed_at=self.clock())
+
+    def books(self, custom: str | None) -> tuple[PriceBook, PriceBook | None]:
+        """The default book (or OpenCost's defaults) and the custom one; an unknown custom name is
+        a SpecError naming the CostWeights that exist."""
+        default = price_book(self.ledger, DEFAULT_WEIGHTS) or opencost_default()
+        if not custom:
+            return default, None
+        book = price_book(self.ledger, custom)
+        if book is None:
+            raise SpecError("customWeights", f"no CostWeights named {custom!r}; create it, or omit customWeights")
+        return default, book
+
+    async def cost(self, query: CostQuery, custom_weights: str | None = None) -> CostAnswer:
+        start, end = query.window.start_epoch(), query.window.end_epoch()
+        prices, custom = self.books(custom_weights)
+        live, plan = await ingest.window_facts(self.source, self.ledger, self.config, start, end)
+
+        def compute() -> CostTable:
+            with self.ledger.facts(start, end, live) as facts:
+                return pipeline.compute(facts, prices, query, custom_prices=custom)
+
+        return CostAnswer(table=await asyncio.to_thread(compute), plan=plan)
+
+    async def usage(self, query: UsageQuery) -> tuple[UsageRow, ...]:
+        if not query.periods:
+            return ()
+        start, end = query.periods[0].window.start_epoch(), query.periods[-1].window.end_epoch()
+        end = min(end, max(start, self.clock() - self.clock() % self.config.resolution_seconds))
+        prices, _ = self.books(None)
+        live, _ = await ingest.window_facts(self.source, self.ledger, self.config, start, end)
+
+        def compute() -> tuple[UsageRow, ...]:
+            with self.ledger.facts(start, end, live) as facts:
+                return usage.compute_usage(facts, prices, query)
+
+        return await asyncio.to_thread(compute)
