@@ -1,7 +1,8 @@
 """`kubetally` / `python -m kubetally`: the command line.
 
-Subcommands so far: `ingest` (backfill a range of hours from Prometheus into a ledger file).
-`run`, `serve`, `query`, `demo` and `bench` (DESIGN.md §1) arrive with the issues that build them.
+Subcommands so far: `ingest` (backfill a range of hours from Prometheus into a ledger file) and
+`serve` (the HTTP APIs with a background ingest, no Kubernetes needed). `run`, `query`, `demo` and
+`bench` (DESIGN.md §1) arrive with the issues that build them.
 Every flag can also be set by an environment variable (`KUBETALLY_PROMETHEUS_URL`, ...).
 """
 
@@ -14,11 +15,13 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from kubetally import __version__
 from kubetally.domain.errors import KubetallyError, SpecError
 from kubetally.domain.labels import sanitize_label_key
 from kubetally.domain.timeparse import parse_rfc3339, parse_unix
+from kubetally.sources.catalogue import SourceConfig
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -47,21 +50,54 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--missing-only", action="store_true", help="skip hours the ledger already holds")
     ingest.add_argument("--retries", type=int, default=int(_env("retries", "4") or 4), help="per query")
     ingest.add_argument("--timeout", type=float, default=float(_env("timeout", "60") or 60), help="seconds per query")
+    serve = commands.add_parser("serve", help="serve the HTTP APIs and ingest in the background (no Kubernetes)")
+    serve.add_argument("--prometheus-url", default=_env("prometheus-url"), required=_env("prometheus-url") is None)
+    serve.add_argument("--ledger", default=_env("ledger"), required=_env("ledger") is None, help="DuckDB file")
+    serve.add_argument("--weights", nargs="*", default=[], help="YAML files of CostWeights objects")
+    serve.add_argument("--port", type=int, default=int(_env("port", "8080") or 8080))
+    serve.add_argument("--host", default=_env("host", "0.0.0.0"))
+    serve.add_argument("--cluster", default=_env("cluster", "default"))
+    serve.add_argument("--cluster-label", default=_env("cluster-label"))
+    serve.add_argument("--project-label", default=_env("project-label", "kubetally.io/project"))
+    serve.add_argument("--resolution", type=int, default=int(_env("resolution", "60") or 60))
+    serve.add_argument("--backfill-days", type=int, default=int(_env("backfill-days", "30") or 30))
+    serve.add_argument("--now", type=_time, default=None, help="replay: pretend the current time is T")
     return parser
 
 
-async def _ingest(args: argparse.Namespace) -> int:
-    from kubetally import ingest
-    from kubetally.ledger.store import DuckDBLedger
-    from kubetally.sources.catalogue import SourceConfig
-    from kubetally.sources.prometheus import PrometheusClient
-
-    config = SourceConfig(
+def _config(args: argparse.Namespace) -> SourceConfig:
+    return SourceConfig(
         cluster=args.cluster,
         cluster_label=args.cluster_label,
         project_label_key=sanitize_label_key(args.project_label),
         resolution_seconds=args.resolution,
     )
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from kubetally.serve import ServeOptions, serve
+
+    await serve(
+        ServeOptions(
+            prometheus_url=args.prometheus_url,
+            ledger=Path(args.ledger),
+            weights=tuple(Path(w) for w in args.weights),
+            port=args.port,
+            host=args.host,
+            config=_config(args),
+            backfill_days=args.backfill_days,
+            now=args.now,
+        )
+    )
+    return 0
+
+
+async def _ingest(args: argparse.Namespace) -> int:
+    from kubetally import ingest
+    from kubetally.ledger.store import DuckDBLedger
+    from kubetally.sources.prometheus import PrometheusClient
+
+    config = _config(args)
     ledger = DuckDBLedger(args.ledger)
 
     def progress(done: int, total: int, hour: int, coverage: float) -> None:
@@ -97,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return asyncio.run(_ingest(args))
+        return asyncio.run(_serve(args) if args.command == "serve" else _ingest(args))
     except (KubetallyError, SpecError) as error:
         print(f"kubetally: {error}", file=sys.stderr)
         return 2

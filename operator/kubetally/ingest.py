@@ -122,7 +122,7 @@ async def window_facts(
     newest = ledger.latest_hour(config.cluster)
     segments = live_segments(start, end, set(stored), config.resolution_seconds, newest)
     batches: list[FactBatch] = []
-    coverage = {hour: 0.0 for hour in range(ceil_to(start, HOUR), floor_to(end, HOUR), HOUR)}
+    coverage = dict.fromkeys(range(ceil_to(start, HOUR), floor_to(end, HOUR), HOUR), 0.0)
     coverage.update({hour: r.coverage for hour, r in stored.items() if start <= hour and hour + HOUR <= end})
     live_coverage: dict[int, float] = {}
     for a, b in segments:
@@ -141,36 +141,39 @@ class InstantSource(Protocol):
     async def query(self, query: str, time: int) -> list[Any]: ...
 
 
-async def earliest_data(source: InstantSource, config: SourceConfig, *, now: int, limit_days: int = 400) -> int | None:
-    """The start of the earliest hour in which the store has any node data, within `limit_days`.
+async def earliest_data(
+    source: InstantSource, config: SourceConfig, *, now: int, limit_days: int = 30, stop_after_empty_days: int = 3
+) -> int | None:
+    """The start of the earliest hour in which the store has node data, looking back `limit_days`.
 
-    Probes back in doubling steps with `count(max_over_time(kube_node_info[1h]))`, then bisects to
-    the hour: about 2·log2(limit_days·24) instant queries, whatever the retention. None when the
-    last complete hour before `now` has no data (nothing current to anchor the search on).
+    Scans back one day at a time with `count(max_over_time(kube_node_info[1d]))` (each probe reads
+    one day of one small series per node), and stops after `stop_after_empty_days` empty days
+    older than the oldest data found, so a short outage does not end the search; then finds the
+    first hour with data in the earliest day. At most limit_days + 24 instant queries. None when the
+    store holds no node data at all in that span.
     """
     window = f"[{config.resolution_seconds * 1000 - 1}ms]"
-    # Evaluated at h + 3599 s over 3599.999 s: the samples of [h, h + 1h) exactly, on 2.x and 3.x.
-    probe = f"count({catalogue(config).node_info.replace(window, '[3599999ms]')})"
 
-    async def has_data(hour: int) -> bool:
-        return bool(await source.query(probe, hour + HOUR - 1))
+    def probe(seconds: int) -> str:
+        # Evaluated at t − 1 s over `seconds` − 1 ms: exactly the samples of [t − seconds, t).
+        return f"count({catalogue(config).node_info.replace(window, f'[{seconds * 1000 - 1}ms]')})"
 
-    newest = floor_to(now, HOUR) - HOUR
-    if not await has_data(newest):
+    async def has_data(query: str, end: int) -> bool:
+        return bool(await source.query(query, end - 1))
+
+    day_probe, hour_probe = probe(86400), probe(HOUR)
+    end, oldest_day, empty = floor_to(now, HOUR), None, 0
+    for _ in range(limit_days):
+        if await has_data(day_probe, end):
+            oldest_day, empty = end - 86400, 0
+        elif oldest_day is not None:
+            empty += 1
+            if empty >= stop_after_empty_days:
+                break
+        end -= 86400
+    if oldest_day is None:
         return None
-    known, back = newest, 1
-    while back <= limit_days * 24:
-        candidate = newest - back * HOUR
-        if not await has_data(candidate):
-            break
-        known, back = candidate, back * 2
-    else:
-        return known
-    low, high = newest - back * HOUR, known  # no data at low, data at high
-    while high - low > HOUR:
-        middle = floor_to((low + high) // 2, HOUR)
-        if await has_data(middle):
-            high = middle
-        else:
-            low = middle
-    return high
+    for hour in range(oldest_day, oldest_day + 86400, HOUR):
+        if await has_data(hour_probe, hour + HOUR):
+            return hour
+    return None

@@ -49,7 +49,9 @@ class CostAnswer:
 class CostService:
     """The one place that turns a query into numbers."""
 
-    def __init__(self, ledger: DuckDBLedger, source: RangeSource, config: SourceConfig, clock: Callable[[], int]) -> None:
+    def __init__(
+        self, ledger: DuckDBLedger, source: RangeSource, config: SourceConfig, clock: Callable[[], int]
+    ) -> None:
         self.ledger = ledger
         self.source = source
         self.config = config

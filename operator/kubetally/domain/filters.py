@@ -10,7 +10,7 @@ Grammar (whitespace is allowed between tokens, never inside an operator or `labe
 
     filter     := or_expr
     or_expr    := and_expr ( "|" and_expr )*          OR, binds loosest
-    and_expr   := primary ( "+" primary )*            AND, binds tighter than "|"
+    and_expr   := primary ( ("+" | ws) primary )*     AND, binds tighter than "|"
     primary    := condition | "(" or_expr ")"         at most 32 nested parentheses
     condition  := field operator values
     field      := "cluster" | "node" | "namespace" | "controllerName" | "controller"
@@ -206,9 +206,13 @@ class _Parser:
         children = [self.primary(depth)]
         while True:
             self.skip_ws()
-            if self.peek() != "+":
+            spaced = self.pos > 0 and self.text[self.pos - 1].isspace()
+            if self.peek() == "+":
+                self.operand_follows("+")
+            elif not spaced or self.at_end() or not (self.peek().isalpha() or self.peek() == "("):
                 break
-            self.operand_follows("+")
+            # else: whitespace between two conditions is an AND. ACK's documented curl examples send
+            # `+` raw in the query string, and form decoding turns it into a space.
             children.append(self.primary(depth))
         return children[0] if len(children) == 1 else AllOf(tuple(children))
 

@@ -125,7 +125,10 @@ def parse_unix(part: str, field: str) -> datetime:
     """Non-negative unix seconds as a UTC datetime."""
     if UNIX.fullmatch(part) is None or len(part) > 12:
         raise window_error(field, f'"{part}" is not a unix time in seconds')
-    return EPOCH + timedelta(seconds=int(part))
+    try:
+        return EPOCH + timedelta(seconds=int(part))
+    except OverflowError:
+        raise window_error(field, f'"{part}" is past the year 9999') from None
 
 
 def parse_date(part: str, field: str, examples: str, *, compact: bool) -> date:

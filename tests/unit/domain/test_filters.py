@@ -152,11 +152,8 @@ BAD: list[tuple[str, str]] = [
     (')namespace:"a"', e("unbalanced parentheses: ')' at position 0 has no matching '('")),
     ("(", e("unbalanced parentheses: '(' at position 0 is never closed")),
     ("()", e("empty parentheses at position 0: put a condition inside")),
-    ('(pod:"a" pod:"b")', e("expected '+', '|' or ')' at position 9, found \"pod:\\\"b\\\")\"")),
-    (
-        'pod:"a" pod:"b"',
-        e("expected '+', '|' or the end of the filter at position 8, found \"pod:\\\"b\\\"\""),
-    ),
+    ('(pod:"a" "b")', e("missing ',' between values at position 9")),
+    ('pod:"a" "b"', e("missing ',' between values at position 8")),
     ('label[]:"x"', e("empty label key at position 0: 'label[]' needs a key, e.g. label[app]")),
     ('label:"x"', e("field 'label' at position 0 needs a key in brackets, e.g. label[app]")),
     ('label[app:"x"', e("unterminated label key at position 0: 'label[' has no closing ']'")),
@@ -341,3 +338,11 @@ def render(node: Filter) -> str:
 @given(FILTERS)
 def test_rendered_filters_round_trip(node: Filter) -> None:
     assert parse_filter(render(node)) == node
+
+
+def test_a_space_between_conditions_is_and() -> None:
+    """ACK's curl examples send `+` raw; form decoding turns it into a space."""
+    plus = parse_filter('namespace:"kube-system"+controllerKind:"DaemonSet"+label[app]:"terway-eniip"')
+    space = parse_filter('namespace:"kube-system" controllerKind:"DaemonSet" label[app]:"terway-eniip"')
+    assert space == plus
+    assert parse_filter('namespace:"a b" pod:"c"') == parse_filter('namespace:"a b"+pod:"c"')

@@ -1,0 +1,129 @@
+"""`kubetally serve`: the API without a Kubernetes API server, ingesting in the background.
+
+The mode for laptops, tests and users who only want the API: CostWeights come from YAML files
+(`--weights`, each file one or more CostWeights objects), the ledger is a DuckDB file, and a
+background loop backfills missing hours (as far back as the store holds, at most `backfill_days`)
+and then ingests each hour once it has closed. `--now` replays recorded data as if the current time
+were T (the clock then runs on from T); it exists for demos and tests on generated data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from aiohttp import web
+
+from kubetally import ingest
+from kubetally.api.app import build_app
+from kubetally.api.metrics import Metrics
+from kubetally.domain.errors import KubetallyError, SpecError
+from kubetally.ledger.store import DuckDBLedger
+from kubetally.service import CostService
+from kubetally.sources.catalogue import SourceConfig
+from kubetally.sources.prometheus import PrometheusClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    prometheus_url: str
+    ledger: Path
+    weights: tuple[Path, ...]
+    port: int
+    host: str = "0.0.0.0"
+    config: SourceConfig = field(default_factory=SourceConfig)
+    backfill_days: int = 30
+    ingest_interval_seconds: float = 60.0
+    now: int | None = None
+
+
+def make_clock(now: int | None) -> Callable[[], int]:
+    """The process clock: real time, or real time shifted so that it started at `now`."""
+    offset = 0.0 if now is None else time.time() - now
+    return lambda: int(time.time() - offset)
+
+
+def load_weights(service: CostService, paths: tuple[Path, ...]) -> list[str]:
+    """Record every CostWeights object of the YAML files; returns their names."""
+    names = []
+    for path in paths:
+        try:
+            documents = list(yaml.safe_load_all(path.read_text()))
+        except (OSError, yaml.YAMLError) as error:
+            raise SpecError("--weights", f"{path}: cannot read a YAML CostWeights file: {error}") from error
+        for document in documents:
+            if not isinstance(document, dict) or document.get("kind") != "CostWeights":
+                continue
+            name = str((document.get("metadata") or {}).get("name", ""))
+            if not name:
+                raise SpecError("--weights", f"{path}: a CostWeights without metadata.name")
+            service.record_weights(name, document.get("spec") or {})
+            names.append(name)
+    return names
+
+
+async def ingest_once(service: CostService, client: PrometheusClient, options: ServeOptions, metrics: Metrics) -> None:
+    """Backfill and ingest every complete hour the ledger lacks, then refresh the metrics."""
+    config, ledger, now = service.config, service.ledger, service.clock()
+    horizon = now - options.backfill_days * 86400
+    if ledger.latest_hour(config.cluster) is None:
+        earliest = await ingest.earliest_data(client, config, now=now, limit_days=options.backfill_days)
+        if earliest is None:
+            return
+        horizon = max(horizon, earliest)
+    await ingest.ingest_range(client, ledger, config, horizon, now, now=now, only_missing=True)
+    newest = ledger.latest_hour(config.cluster)
+    if newest is not None:
+        metrics.ingest_lag.set(now - (newest + 3600))
+        metrics.ledger_hours.labels(config.cluster).set(len(ledger.hours(config.cluster, 0, newest + 3600)))
+
+
+async def ingest_loop(service: CostService, client: PrometheusClient, options: ServeOptions, metrics: Metrics) -> None:
+    while True:
+        try:
+            await ingest_once(service, client, options, metrics)
+        except KubetallyError as error:
+            log.warning("ingest failed, retrying in %.0f s: %s", options.ingest_interval_seconds, error)
+        except Exception:
+            log.exception("ingest failed unexpectedly")
+        await asyncio.sleep(options.ingest_interval_seconds)
+
+
+async def serve(options: ServeOptions) -> None:
+    """Run until SIGINT or SIGTERM."""
+    ledger = DuckDBLedger(options.ledger)
+    clock = make_clock(options.now)
+    async with PrometheusClient(options.prometheus_url) as client:
+        service = CostService(ledger, client, options.config, clock)
+        names = load_weights(service, options.weights)
+        metrics = Metrics()
+        app = build_app(service, metrics, client.ready)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, options.host, options.port)
+        await site.start()
+        print(
+            f"kubetally serving on http://{options.host}:{options.port} "
+            f"(ledger {options.ledger}, CostWeights: {', '.join(names) or 'none, OpenCost defaults'})",
+            flush=True,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        task = asyncio.create_task(ingest_loop(service, client, options, metrics))
+        try:
+            await stop.wait()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await runner.cleanup()
+            ledger.close()
