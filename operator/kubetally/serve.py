@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -23,7 +24,11 @@ from aiohttp import web
 from kubetally import ingest
 from kubetally.api.app import build_app
 from kubetally.api.metrics import Metrics
+from kubetally.domain.aggregation import AggregateKey, Dimension
 from kubetally.domain.errors import KubetallyError, SpecError
+from kubetally.domain.vocabulary import Method
+from kubetally.domain.window import Window
+from kubetally.engine.query import CostQuery
 from kubetally.ledger.store import DuckDBLedger
 from kubetally.service import CostService
 from kubetally.sources.catalogue import SourceConfig
@@ -81,9 +86,16 @@ async def ingest_once(service: CostService, client: PrometheusClient, options: S
         horizon = max(horizon, earliest)
     await ingest.ingest_range(client, ledger, config, horizon, now, now=now, only_missing=True)
     newest = ledger.latest_hour(config.cluster)
-    if newest is not None:
-        metrics.ingest_lag.set(now - (newest + 3600))
-        metrics.ledger_hours.labels(config.cluster).set(len(ledger.hours(config.cluster, 0, newest + 3600)))
+    if newest is None:
+        return
+    metrics.ingest_lag.set(now - (newest + 3600))
+    metrics.ledger_hours.labels(config.cluster).set(len(ledger.hours(config.cluster, 0, newest + 3600)))
+    hour = Window(datetime.fromtimestamp(newest, UTC), datetime.fromtimestamp(newest + 3600, UTC))
+    answer = await service.cost(CostQuery(window=hour, aggregate=(AggregateKey(Dimension.NAMESPACE),),
+                                          method=Method.EFFECTIVE, idle=False))
+    metrics.namespace_cost.clear()
+    for row in answer.table.rows:
+        metrics.namespace_cost.labels(config.cluster, row.name, answer.table.currency).set(row.cost)
 
 
 async def ingest_loop(service: CostService, client: PrometheusClient, options: ServeOptions, metrics: Metrics) -> None:

@@ -16,6 +16,7 @@ change becomes a price version in the ledger, so history keeps its prices.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ from kubetally.sources.catalogue import SourceConfig
 from kubetally.sources.collect import RangeSource
 
 DEFAULT_WEIGHTS = "default"
+#: The most groups (distinct rows per step) one answer may hold (CORRECTNESS.md S5).
+MAX_GROUPS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +84,15 @@ class CostService:
             with self.ledger.facts(start, end, live) as facts:
                 return pipeline.compute(facts, prices, query, custom_prices=custom)
 
-        return CostAnswer(table=await asyncio.to_thread(compute), plan=plan)
+        table = await asyncio.to_thread(compute)
+        groups = max(Counter(row.step_start for row in table.rows).values(), default=0)
+        if groups > MAX_GROUPS:
+            raise SpecError(
+                "aggregate",
+                f"the answer has {groups} groups in one step, over the cap of {MAX_GROUPS}; aggregate more coarsely "
+                "(e.g. aggregate=namespace) or add a filter",
+            )
+        return CostAnswer(table=table, plan=plan)
 
     async def usage(self, query: UsageQuery) -> tuple[UsageRow, ...]:
         if not query.periods:

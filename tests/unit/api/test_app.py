@@ -149,3 +149,11 @@ async def test_health_and_metrics(client: TestClient[Any, Any]) -> None:
     await client.get("/v2/cost", params={"window": WINDOW})
     text = await (await client.get("/metrics")).text()
     assert 'kubetally_http_request_duration_seconds_count{code="200",route="/v2/cost"}' in text
+
+
+async def test_too_many_groups_is_a_400_naming_the_cap(client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("kubetally.service.MAX_GROUPS", 5)  # the topology has 6 pods + idle per step
+    response = await client.get("/v2/cost", params={"window": WINDOW})
+    assert response.status == 400
+    assert "over the cap of 5" in (await response.json())["message"]
+    assert (await client.get("/v2/cost", params={"window": WINDOW, "aggregate": "namespace"})).status == 200
