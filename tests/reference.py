@@ -24,7 +24,7 @@ R8  pod cost in a segment = Σ its containers' costs.
 R9  idle is shared per segment and domain (cluster, or node with idle_by_node), weighted by pod
     cost or evenly per pod, over ALL pods (before any filter); what cannot be shared is
     "unallocated idle".
-R10 the filter keeps pods whose attributes match (`kubetally.domain.filters.matches`).
+R10 the filter keeps pods whose attributes match (`kubetally.domain.matching.matches`).
 R11 facts belong to the step containing their segment_start; facts outside the window are ignored.
 R12 workload rows per step and group; R13 idle rows; R14 the unallocated idle row;
 R15 custom cost; R16 cost ratio; R17 averages; R18 step totals.
@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubetally.domain.aggregation import AggregateKey, Dimension
-from kubetally.domain.filters import matches
 from kubetally.domain.labels import sanitize_label_key
+from kubetally.domain.matching import matches
 from kubetally.domain.prices import PriceBook, PriceVersion
 from kubetally.domain.vocabulary import Item, Method, ShareSplit, UsageKind
 

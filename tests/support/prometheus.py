@@ -11,12 +11,13 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from tests.support.processes import managed_process
 
 
 def free_port() -> int:
@@ -46,33 +47,11 @@ def running_prometheus(data_dir: Path, *, timeout: float = 60.0) -> Iterator[str
     port = free_port()
     config = data_dir.parent / f"prometheus-{port}.yml"
     config.write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
-    log = (data_dir.parent / f"prometheus-{port}.log").open("w")
-    process = subprocess.Popen(
-        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
-         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=100y",
-         "--query.lookback-delta=5m", "--log.level=warn"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {(data_dir.parent / f'prometheus-{port}.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=2.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("prometheus did not become ready")
-            time.sleep(0.2)
+    command = ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
+               f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=100y",
+               "--query.lookback-delta=5m", "--log.level=warn"]
+    with managed_process(command, data_dir.parent / f"prometheus-{port}.log",
+                         lambda: httpx.get(f"{url}/-/ready", timeout=2.0).status_code == 200,
+                         what="prometheus", timeout=timeout):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()

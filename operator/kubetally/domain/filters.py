@@ -41,12 +41,10 @@ UTF-8, nests parentheses deeper than 32 levels, or breaks the grammar; the messa
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from kubetally.domain.errors import SpecError
-from kubetally.domain.labels import sanitize_label_key
 
 #: Longest accepted filter, in UTF-8 bytes.
 MAX_FILTER_BYTES = 16 * 1024
@@ -124,17 +122,6 @@ _FIELDS: dict[str, Field] = {
 }
 #: Operators, longest first so that `!~:` is not read as `!` + `~:`.
 _OPS: tuple[Op, ...] = tuple(sorted(Op, key=lambda op: -len(op.value)))
-#: Row keys of `matches` per field (the column names of the engine's relation).
-_ROW_KEYS: dict[Field, str] = {
-    Field.CLUSTER: "cluster",
-    Field.NODE: "node",
-    Field.NAMESPACE: "namespace",
-    Field.CONTROLLER_NAME: "controller",
-    Field.CONTROLLER_KIND: "controller_kind",
-    Field.POD: "pod",
-    Field.PROJECT: "project",
-}
-
 _EXAMPLE = 'namespace:"default"+label[app]:"nginx"'
 _ACCEPTED_FIELDS = "cluster, node, namespace, controllerName, controllerKind, pod, project, label[<key>]"
 _ACCEPTED_OPS = " ".join(op.value for op in Op)
@@ -367,40 +354,3 @@ def parse_filter(text: str | None, *, field: str = "filter") -> Filter | None:
     if not text.strip():
         return None
     return _Parser(text, field).parse()
-
-
-def _value_of(condition: Condition, row: Mapping[str, object]) -> str:
-    if condition.field is Field.LABEL:
-        labels = row.get("labels")
-        if not isinstance(labels, Mapping) or condition.label_key is None:
-            return ""
-        value = labels.get(sanitize_label_key(condition.label_key))
-    else:
-        value = row.get(_ROW_KEYS[condition.field])
-    return value if isinstance(value, str) else ""
-
-
-def _holds(op: Op, actual: str, wanted: str) -> bool:
-    if op in (Op.EQ, Op.NE):
-        return actual == wanted
-    if op in (Op.CONTAINS, Op.NOT_CONTAINS):
-        return wanted in actual
-    if op in (Op.PREFIX, Op.NOT_PREFIX):
-        return actual.startswith(wanted)
-    return actual.endswith(wanted)
-
-
-def matches(filter: Filter, row: Mapping[str, object]) -> bool:
-    """Evaluate `filter` on one row in plain Python: the reference the SQL compiler is tested against.
-
-    `row` has the keys `cluster`, `node`, `namespace`, `controller`, `controller_kind`, `pod`,
-    `project` (`str` or `None`) and `labels` (a mapping keyed by SANITIZED label keys). Missing keys
-    and `None` count as `""`.
-    """
-    if isinstance(filter, AllOf):
-        return all(matches(child, row) for child in filter.children)
-    if isinstance(filter, AnyOf):
-        return any(matches(child, row) for child in filter.children)
-    actual = _value_of(filter, row)
-    hit = any(_holds(filter.op, actual, wanted) for wanted in filter.values)
-    return not hit if filter.op.negated else hit

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -27,18 +27,18 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from kubetally.domain import prices
+from kubetally.domain import prices, spec_errors
 from kubetally.domain.aggregation import AggregateKey, parse_aggregate
 from kubetally.domain.errors import SpecError
 from kubetally.domain.filters import Filter, parse_filter
 from kubetally.domain.schedule import Schedule, parse_schedule
+from kubetally.domain.spec_errors import SubfieldError
 from kubetally.domain.timeparse import EPOCH, ISO_DATE, parse_date, parse_rfc3339
 from kubetally.domain.vocabulary import CURRENCIES, Method, ShareSplit
 from kubetally.domain.window import Window, parse_duration, parse_timezone, parse_window
@@ -56,14 +56,6 @@ _TIME_EXAMPLE = '"2025-06-01T00:00:00Z"'
 #: Any instant off every local midnight (zones of this century have whole-minute offsets), so that
 #: "today" or "month" never parse as empty while a spec is only being validated.
 _VALIDATION_NOW = datetime(2000, 1, 1, 12, 0, 30, tzinfo=UTC)
-
-
-class _SubfieldError(ValueError):
-    """Raised by a model validator about one of its fields (`path`, camelCase, relative)."""
-
-    def __init__(self, path: tuple[int | str, ...], message: str) -> None:
-        super().__init__(message)
-        self.path = path
 
 
 def _decimal_string(example: str, what: str) -> Callable[[object], Decimal]:
@@ -153,10 +145,10 @@ class LabelExpression(_Spec):
     @model_validator(mode="after")
     def _values_fit_operator(self) -> LabelExpression:
         if self.operator in ("In", "NotIn") and not self.values:
-            raise _SubfieldError(("values",), f'operator {self.operator} needs at least one value, e.g. '
+            raise SubfieldError(("values",), f'operator {self.operator} needs at least one value, e.g. '
                                  f'{{key: "{self.key}", operator: {self.operator}, values: [ecs.g7.xlarge]}}')
         if self.operator in ("Exists", "DoesNotExist") and self.values:
-            raise _SubfieldError(("values",), f"operator {self.operator} takes no values, got {list(self.values)}")
+            raise SubfieldError(("values",), f"operator {self.operator} takes no values, got {list(self.values)}")
         return self
 
 
@@ -212,7 +204,7 @@ class CostWeightsSpec(_Spec):
         names = [price.storage_class_name for price in self.storage_class_prices]
         for index, name in enumerate(names):
             if name in names[:index]:
-                raise _SubfieldError(("storageClassPrices", index, "storageClassName"),
+                raise SubfieldError(("storageClassPrices", index, "storageClassName"),
                                      f'storage class "{name}" is priced twice; give each storageClassName once')
         return self
 
@@ -304,17 +296,17 @@ class CostReportSpec(_Spec):
     def _one_window(self) -> CostReportSpec:
         has_window, has_start, has_end = _given(self.window), _given(self.start), _given(self.end)
         if has_window and (has_start or has_end):
-            raise _SubfieldError(("window",), "give either window or start and end, not both")
+            raise SubfieldError(("window",), "give either window or start and end, not both")
         if not has_window and not (has_start and has_end):
             missing = "end" if has_start else "start" if has_end else "window"
-            raise _SubfieldError((missing,), 'give window (e.g. "lastweek", "7d") or both start and end '
+            raise SubfieldError((missing,), 'give window (e.g. "lastweek", "7d") or both start and end '
                                  '(e.g. "2025-06-01" and "2025-06-08")')
         if not has_window:
             try:
                 self.resolve_window(_VALIDATION_NOW)
             except SpecError as error:
                 what = error.message.split("; accepted")[0]
-                raise _SubfieldError(("end",), f'{what}; e.g. start: "2025-06-01", end: "2025-06-08"') from None
+                raise SubfieldError(("end",), f'{what}; e.g. start: "2025-06-01", end: "2025-06-08"') from None
         return self
 
     def resolve_window(self, now: datetime) -> Window:
@@ -361,55 +353,11 @@ _CHILD_MODELS: dict[str, type[BaseModel]] = {
     "weights": Weights, "unitPrices": UnitPrices, "nodePrices": NodePrice, "selector": NodeSelector,
     "matchExpressions": LabelExpression, "storageClassPrices": StorageClassPrice,
 }
-_SpecT = TypeVar("_SpecT", bound=BaseModel)
-
-
-def _with_example(message: str, loc: tuple[int | str, ...]) -> str:
-    names = [part for part in loc if isinstance(part, str)]
-    if not names or names[-1] not in _EXAMPLES or "e.g." in message or "accepted" in message:
-        return message
-    return f"{message}; example: {names[-1]}: {_EXAMPLES[names[-1]]}"
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = "spec"
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else "" if part == "[key]" else f".{part}"
-    return out
-
-
-def _explain(model: type[BaseModel], error: Any) -> tuple[str, str]:
-    """(spec.<camelPath>, message) of one pydantic error."""
-    loc: tuple[int | str, ...] = tuple(error["loc"])
-    cause = (error.get("ctx") or {}).get("error")
-    if isinstance(cause, _SubfieldError):
-        return _path((*loc, *cause.path)), _with_example(str(cause), (*loc, *cause.path))
-    if isinstance(cause, ValueError):
-        return _path(loc), _with_example(str(cause), loc)
-    if error["type"] == "extra_forbidden":
-        parents = [part for part in loc[:-1] if isinstance(part, str)]
-        owner = _CHILD_MODELS.get(parents[-1], model) if parents else model
-        accepted = ", ".join(info.alias or name for name, info in owner.model_fields.items())
-        return _path(loc[:-1]), f'unknown field "{loc[-1]}"; accepted fields: {accepted}'
-    if error["type"] == "missing":
-        return _path(loc), _with_example("is required", loc)
-    return _path(loc), _with_example(f"{error['msg'].replace('valid tuple', 'list')}, got {error['input']!r}", loc)
-
-
-def _validate(model: type[_SpecT], obj: Mapping[str, Any]) -> _SpecT:
-    try:
-        return model.model_validate(dict(obj))
-    except ValidationError as exc:
-        problems = [_explain(model, error) for error in exc.errors()]
-    also = [f"{where}: {what}" for where, what in problems[1:]]
-    raise SpecError(problems[0][0], "; also ".join([problems[0][1], *also]))
-
-
 def parse_cost_weights(obj: Mapping[str, Any]) -> CostWeightsSpec:
     """Validate a `CostWeights.spec`; any problem becomes one SpecError naming `spec.<camelPath>`."""
-    return _validate(CostWeightsSpec, obj)
+    return spec_errors.validate(CostWeightsSpec, obj, _EXAMPLES, _CHILD_MODELS)
 
 
 def parse_cost_report(obj: Mapping[str, Any]) -> CostReportSpec:
     """Validate a `CostReport.spec`; any problem becomes one SpecError naming `spec.<camelPath>`."""
-    return _validate(CostReportSpec, obj)
+    return spec_errors.validate(CostReportSpec, obj, _EXAMPLES, _CHILD_MODELS)

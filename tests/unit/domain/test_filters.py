@@ -18,9 +18,9 @@ from kubetally.domain.filters import (
     Field,
     Filter,
     Op,
-    matches,
     parse_filter,
 )
+from kubetally.domain.matching import matches
 
 EXAMPLE = 'example: namespace:"default"+label[app]:"nginx"'
 FIELDS = (

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubetally.domain.filters import AllOf, AnyOf, Condition, Field, Filter, Op, matches, parse_filter
+from kubetally.domain.filters import AllOf, AnyOf, Condition, Field, Filter, Op, parse_filter
+from kubetally.domain.matching import matches
 from kubetally.engine.filtering import to_sql
 
 COLUMNS = ("cluster", "node", "namespace", "project", "pod", "controller_kind", "controller")
