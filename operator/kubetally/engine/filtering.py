@@ -15,7 +15,7 @@ The expression runs over a relation with the VARCHAR columns `cluster`, `node`, 
 keyed by sanitized label keys (`kubetally.domain.labels`). NULL and a missing label count as `''`.
 Contains / starts with / ends with use DuckDB's `contains`, `starts_with` and `ends_with`, which take
 their argument literally (`%`, `_` and `\\` are not patterns). The result has the same meaning as
-`kubetally.domain.filters.matches`, which the tests hold it to.
+`kubetally.domain.matching.matches`, which the tests hold it to.
 """
 
 from __future__ import annotations

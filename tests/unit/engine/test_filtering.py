@@ -1,4 +1,4 @@
-"""`to_sql` selects in DuckDB exactly the rows `domain.filters.matches` selects, and user text stays data."""
+"""`to_sql` selects in DuckDB exactly the rows `domain.matching.matches` selects, and user text stays data."""
 
 from __future__ import annotations
 
