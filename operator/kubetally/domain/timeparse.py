@@ -128,7 +128,7 @@ def parse_unix(part: str, field: str) -> datetime:
     try:
         return EPOCH + timedelta(seconds=int(part))
     except OverflowError:
-        raise window_error(field, f'"{part}" is past the year 9999') from None
+        raise window_error(field, f'"{part}" is out of range (past the year 9999)') from None
 
 
 def parse_date(part: str, field: str, examples: str, *, compact: bool) -> date:
