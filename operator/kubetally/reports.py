@@ -1,0 +1,220 @@
+"""A CostReport, computed: from its spec and the time to the status the operator writes.
+
+The kopf handlers stay thin: they call `compute_report` and patch the status it returns. So this
+module decides what a report means:
+
+- the window is resolved at `now` in the report's time zone, and floored to the resolution;
+- a report outside the admin namespaces sees only its own namespace's project (tenant isolation):
+  its filter is ANDed with `project:"<project>"` (or `namespace:"<ns>"` when the namespace belongs
+  to no project), so neither its rows nor its idle share can show another tenant's costs;
+- `totals`: `cost` = Σ of every row (workloads, and idle rows when `idle`), `idleCost` = Σ idle
+  rows, `cpuCoreHours` / `memoryGiBHours` = Σ basis quantities of the workload rows, and
+  `storageCost` / `storageGiBHours` = the Alauda Storage item of the same scope, window and method;
+- `rows`: the top N rows by cost; `rowCount` counts them all; the full result is kept for
+  `resultPath`. Money is written as decimal strings (6 decimals), never floats;
+- conditions: `Ready` (True once computed; False with InvalidSpec, MetricsUnavailable) and
+  `Degraded` (True with DataGap when coverage < 1, NoData when no row has cost).
+  `lastTransitionTime` changes only when a condition's status changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from kubetally.domain.errors import SpecError
+from kubetally.domain.filters import AllOf, Condition, Field, Filter, Op
+from kubetally.domain.resources import CostReportSpec, parse_cost_report
+from kubetally.domain.vocabulary import Item, UsageKind
+from kubetally.domain.window import CalendarPeriod, Window
+from kubetally.engine.query import IDLE, WORKLOAD, CostQuery, CostRow, UsageQuery
+from kubetally.service import CostService
+
+#: Bytes a status may take at most (etcd stores the whole object; CORRECTNESS.md P7).
+MAX_STATUS_BYTES = 256 * 1024
+_MONEY = Decimal("0.000001")
+
+
+def money(value: float) -> str:
+    """A float as a decimal string with 6 decimals (`0.650000`)."""
+    return format(Decimal(repr(value)).quantize(_MONEY), "f")
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportResult:
+    """Everything a report's status and result path are made of."""
+
+    status: dict[str, Any]
+    rows: tuple[CostRow, ...]
+    currency: str
+
+
+def scope(spec_filter: Filter | None, project: str | None, namespace: str) -> Filter:
+    """The report's filter restricted to one tenant: its project, or its namespace alone."""
+    fence = Condition(Field.PROJECT, Op.EQ, (project,)) if project else Condition(Field.NAMESPACE, Op.EQ, (namespace,))
+    return fence if spec_filter is None else AllOf((spec_filter, fence))
+
+
+def _condition(
+    kind: str,
+    status: str,
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime,
+    previous: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    old = next((c for c in previous if c.get("type") == kind), None)
+    since = rfc3339(now) if old is None or old.get("status") != status else old.get("lastTransitionTime", rfc3339(now))
+    return {
+        "type": kind,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+        "lastTransitionTime": since,
+    }
+
+
+def failed_status(
+    error: Exception, *, generation: int, now: datetime, previous: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """Status for a report that could not be computed: InvalidSpec or MetricsUnavailable."""
+    reason = "InvalidSpec" if isinstance(error, SpecError) else "MetricsUnavailable"
+    degraded = "False" if reason == "InvalidSpec" else "True"
+    return {
+        "observedGeneration": generation,
+        "conditions": [
+            _condition("Ready", "False", reason, str(error), generation, now, previous),
+            _condition("Degraded", degraded, reason, str(error), generation, now, previous),
+        ],
+    }
+
+
+async def compute_report(
+    service: CostService,
+    spec_body: Mapping[str, Any],
+    *,
+    namespace: str,
+    name: str,
+    generation: int,
+    now: datetime,
+    project: str | None,
+    isolated: bool,
+    previous: Sequence[Mapping[str, Any]] = (),
+) -> ReportResult:
+    """Compute a report (SpecError and SourceUnavailable propagate; see `failed_status`)."""
+    spec: CostReportSpec = parse_cost_report(spec_body)
+    window = spec.resolve_window(now)
+    r = service.config.resolution_seconds
+    window = Window(
+        datetime.fromtimestamp(window.start_epoch() - window.start_epoch() % r, UTC),
+        datetime.fromtimestamp(window.end_epoch() - window.end_epoch() % r, UTC),
+    )
+    query = CostQuery(
+        window=window,
+        step_seconds=spec.step_seconds(),
+        aggregate=spec.aggregate_keys(),
+        filter=spec.parsed_filter(),
+        method=spec.method,
+        idle=spec.idle,
+        share_idle=spec.share_idle,
+        share_split=spec.share_split,
+        idle_by_node=spec.idle_by_node,
+    )
+    if isolated:
+        query = replace(query, filter=scope(query.filter, project, namespace))
+    answer = await service.cost(query, spec.custom_weights_name())
+    storage = await service.usage(
+        UsageQuery(
+            periods=(CalendarPeriod(window=window, first_day=window.start.date(), last_day=window.end.date()),),
+            kind=UsageKind.CLUSTER_ALL,
+            item=Item.STORAGE,
+            method=spec.method,
+            project=project if isolated and project else None,
+        )
+    )
+    rows = answer.table.rows
+    workload = [row for row in rows if row.kind == WORKLOAD]
+    by_cost = sorted(rows, key=lambda row: -row.cost)
+    totals = {
+        "cost": money(sum(row.cost for row in rows)),
+        "idleCost": money(sum(row.cost for row in rows if row.kind == IDLE)),
+        "storageCost": money(sum(item.cost for item in storage)),
+        "cpuCoreHours": money(sum(row.cpu_core_hours for row in workload)),
+        "memoryGiBHours": money(sum(row.memory_gib_hours for row in workload)),
+        "storageGiBHours": money(sum(item.usage for item in storage)),
+    }
+    coverage = answer.coverage
+    degraded = (
+        ("DataGap", f"data coverage of the window is {coverage:.4f}")
+        if coverage < 1
+        else (
+            ("NoData", "no workload had any cost in the window") if not any(row.cost > 0 for row in workload) else None
+        )
+    )
+    next_time = spec.parsed_schedule().next_after(now)
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "window": {"start": rfc3339(window.start), "end": rfc3339(window.end)},
+        "lastComputedTime": rfc3339(now),
+        "nextComputeTime": rfc3339(next_time),
+        "currency": answer.table.currency,
+        "priceSource": answer.table.price_source,
+        "coverage": round(coverage, 6),
+        "totals": totals,
+        "rowCount": len(rows),
+        "resultPath": f"/apis/kubetally.io/v1alpha1/namespaces/{namespace}/costreports/{name}/result",
+        "conditions": [
+            _condition(
+                "Ready",
+                "True",
+                "Computed",
+                f"{len(rows)} rows over {window.seconds // 3600} h",
+                generation,
+                now,
+                previous,
+            ),
+            _condition(
+                "Degraded",
+                "True" if degraded else "False",
+                degraded[0] if degraded else "Complete",
+                degraded[1] if degraded else "every hour of the window had data",
+                generation,
+                now,
+                previous,
+            ),
+        ],
+    }
+    status["rows"], status["truncated"] = _top_rows(by_cost, spec.top_n, status)
+    return ReportResult(status=status, rows=rows, currency=answer.table.currency)
+
+
+def _row(row: CostRow) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "key": list(row.key),
+        "cost": money(row.cost),
+        "costRatio": money(row.cost_ratio),
+        "cpuCoreHours": money(row.cpu_core_hours),
+        "memoryGiBHours": money(row.memory_gib_hours),
+        "properties": dict(row.properties),
+    }
+
+
+def _top_rows(rows: Sequence[CostRow], top_n: int, status: Mapping[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """The top N rows, fewer if the status would pass MAX_STATUS_BYTES (then truncated=True)."""
+    import json
+
+    chosen = [_row(row) for row in rows[:top_n]]
+    base = len(json.dumps(status))
+    while chosen and base + len(json.dumps(chosen)) > MAX_STATUS_BYTES - 1024:
+        chosen = chosen[: len(chosen) // 2]
+    return chosen, len(chosen) < len(rows)
