@@ -62,7 +62,36 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--resolution", type=int, default=int(_env("resolution", "60") or 60))
     serve.add_argument("--backfill-days", type=int, default=int(_env("backfill-days", "30") or 30))
     serve.add_argument("--now", type=_time, default=None, help="replay: pretend the current time is T")
+    run = commands.add_parser("run", help="the operator: CostWeights and CostReports, with the API and the ingest")
+    run.add_argument("--prometheus-url", default=_env("prometheus-url"), required=_env("prometheus-url") is None)
+    run.add_argument("--ledger", default=_env("ledger"), required=_env("ledger") is None, help="DuckDB file")
+    run.add_argument("--cluster", default=_env("cluster", "default"))
+    run.add_argument("--cluster-label", default=_env("cluster-label"))
+    run.add_argument("--project-label", default=_env("project-label", "kubetally.io/project"))
+    run.add_argument("--resolution", type=int, default=int(_env("resolution", "60") or 60))
+    run.add_argument("--port", type=int, default=int(_env("port", "8080") or 8080))
+    run.add_argument("--host", default=_env("host", "0.0.0.0"))
+    run.add_argument("--backfill-days", type=int, default=int(_env("backfill-days", "30") or 30))
+    run.add_argument("--admin-namespaces", default=_env("admin-namespaces", ""),
+                     help="comma-separated namespaces whose CostReports see every project")
+    run.add_argument("--now", type=_time, default=None, help="replay: pretend the current time is T")
     return parser
+
+
+async def _operator(args: argparse.Namespace) -> int:
+    import kopf
+
+    import kubetally.handlers  # noqa: F401  (registers the handlers)
+    from kubetally.handlers.runtime import RunOptions
+    from kubetally.serve import ServeOptions
+
+    options = RunOptions(
+        serve=ServeOptions(prometheus_url=args.prometheus_url, ledger=Path(args.ledger), weights=(), port=args.port,
+                           host=args.host, config=_config(args), backfill_days=args.backfill_days, now=args.now),
+        admin_namespaces=frozenset(ns.strip() for ns in args.admin_namespaces.split(",") if ns.strip()),
+    )
+    await kopf.operator(clusterwide=True, standalone=True, memo=kopf.Memo(options=options))
+    return 0
 
 
 def _config(args: argparse.Namespace) -> SourceConfig:
@@ -133,7 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return asyncio.run(_serve(args) if args.command == "serve" else _ingest(args))
+        commands = {"serve": _serve, "ingest": _ingest, "run": _operator}
+        return asyncio.run(commands[args.command](args))
     except (KubetallyError, SpecError) as error:
         print(f"kubetally: {error}", file=sys.stderr)
         return 2

@@ -112,6 +112,19 @@ class DuckDBLedger:
             cursor.close()
         return {int(r[0]): HourRecord(int(r[0]), float(r[1]), int(r[2]), int(r[3])) for r in rows}
 
+    def project_of(self, cluster: str, namespace: str) -> str | None:
+        """The project of `namespace` in its newest facts (None if it has none or no facts)."""
+        cursor = self._con.cursor()
+        try:
+            row = cursor.execute(
+                "SELECT project FROM container_facts WHERE coalesce(cluster, '') = ? AND namespace = ? "
+                "AND project IS NOT NULL ORDER BY segment_start DESC LIMIT 1",
+                [cluster, namespace],
+            ).fetchone()
+        finally:
+            cursor.close()
+        return None if row is None else str(row[0])
+
     def latest_hour(self, cluster: str) -> int | None:
         """The start of the newest ingested hour of `cluster`, or None for an empty ledger."""
         cursor = self._con.cursor()

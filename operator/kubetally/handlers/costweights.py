@@ -1,0 +1,58 @@
+"""CostWeights → price versions in the ledger, with a Ready or InvalidSpec condition.
+
+A changed spec becomes a new price version (from its effectiveFrom, or the next full hour), so hours
+already priced keep their prices; the runtime's `prices_version` is bumped so that reports are
+recomputed on their next tick.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from kubetally.domain.errors import SpecError
+from kubetally.handlers.runtime import GROUP, VERSION, Runtime
+from kubetally.reports import failed_status, rfc3339
+
+
+@kopf.on.resume(GROUP, VERSION, "costweights")
+@kopf.on.create(GROUP, VERSION, "costweights")
+@kopf.on.update(GROUP, VERSION, "costweights", field="spec")
+def record(
+    name: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
+) -> None:
+    runtime: Runtime = memo.runtime
+    generation = int(meta.get("generation") or 0)
+    now = datetime.fromtimestamp(runtime.service.clock(), UTC)
+    previous = list(status.get("conditions") or [])
+    try:
+        changed = runtime.service.record_weights(name, dict(spec))
+    except SpecError as error:
+        patch.status.update(failed_status(error, generation=generation, now=now, previous=previous))
+        return
+    if changed:
+        runtime.prices_version += 1
+    versions = runtime.ledger.price_versions(name)
+    ready: dict[str, Any] = next((dict(c) for c in previous if c.get("type") == "Ready"), {})
+    patch.status.update(
+        {
+            "observedGeneration": generation,
+            "versions": len(versions),
+            "effectiveFrom": rfc3339(datetime.fromtimestamp(versions[-1].effective_from, UTC)),
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "Recorded",
+                    "observedGeneration": generation,
+                    "message": f"{len(versions)} price version(s); the newest prices from "
+                    f"{rfc3339(datetime.fromtimestamp(versions[-1].effective_from, UTC))}",
+                    "lastTransitionTime": ready.get("lastTransitionTime", rfc3339(now))
+                    if ready.get("status") == "True"
+                    else rfc3339(now),
+                }
+            ],
+        }
+    )

@@ -1,0 +1,76 @@
+"""The operator process: one runtime in kopf's memo, built at startup and closed at cleanup.
+
+It holds the ledger, the Prometheus client, the service, the HTTP API (same routes as
+`kubetally serve`) and the background ingest loop, so the API and the ingest run in the operator's
+own process. Options come from `kubetally run` through `memo.options`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from aiohttp import web
+
+from kubetally.api.app import build_app
+from kubetally.api.metrics import Metrics
+from kubetally.ledger.store import DuckDBLedger
+from kubetally.serve import ServeOptions, ingest_loop, make_clock
+from kubetally.service import CostService
+from kubetally.sources.prometheus import PrometheusClient
+
+GROUP, VERSION = "kubetally.io", "v1alpha1"
+
+
+@dataclass
+class RunOptions:
+    serve: ServeOptions
+    admin_namespaces: frozenset[str] = frozenset()
+
+
+@dataclass
+class Runtime:
+    options: RunOptions
+    ledger: DuckDBLedger
+    client: PrometheusClient
+    service: CostService
+    runner: web.AppRunner
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    #: Bumped whenever a CostWeights changes, so that reports priced by it are recomputed.
+    prices_version: int = 0
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    options: RunOptions = memo.options
+    ledger = DuckDBLedger(options.serve.ledger)
+    client = PrometheusClient(options.serve.prometheus_url)
+    service = CostService(ledger, client, options.serve.config, make_clock(options.serve.now))
+    metrics = Metrics()
+    runner = web.AppRunner(build_app(service, metrics, client.ready), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, options.serve.host, options.serve.port).start()
+    runtime = Runtime(options=options, ledger=ledger, client=client, service=service, runner=runner)
+    runtime.tasks.append(asyncio.create_task(ingest_loop(service, client, options.serve, metrics)))
+    memo.runtime = runtime
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    if runtime is None:
+        return
+    for task in runtime.tasks:
+        task.cancel()
+    await asyncio.gather(*runtime.tasks, return_exceptions=True)
+    await runtime.runner.cleanup()
+    await runtime.client.aclose()
+    runtime.ledger.close()
