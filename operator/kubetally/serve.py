@@ -75,19 +75,24 @@ def load_weights(service: CostService, paths: tuple[Path, ...]) -> list[str]:
     return names
 
 
-async def ingest_once(service: CostService, client: PrometheusClient, options: ServeOptions, metrics: Metrics) -> None:
-    """Backfill and ingest every complete hour the ledger lacks, then refresh the metrics."""
+async def ingest_once(
+    service: CostService, client: PrometheusClient, options: ServeOptions, metrics: Metrics, earliest: int | None = None
+) -> int | None:
+    """Backfill and ingest every complete hour the ledger lacks, then refresh the metrics.
+
+    The backfill goes back `backfill_days`, but never before the store's earliest data (`earliest`,
+    found once per process and returned for the next call), so hours the store never held are not
+    ingested as empty hours over and over."""
     config, ledger, now = service.config, service.ledger, service.clock()
-    horizon = now - options.backfill_days * 86400
-    if ledger.latest_hour(config.cluster) is None:
+    if earliest is None:
         earliest = await ingest.earliest_data(client, config, now=now, limit_days=options.backfill_days)
         if earliest is None:
-            return
-        horizon = max(horizon, earliest)
+            return None
+    horizon = max(now - options.backfill_days * 86400, earliest)
     await ingest.ingest_range(client, ledger, config, horizon, now, now=now, only_missing=True)
     newest = ledger.latest_hour(config.cluster)
     if newest is None:
-        return
+        return earliest
     metrics.ingest_lag.set(now - (newest + 3600))
     metrics.ledger_hours.labels(config.cluster).set(len(ledger.hours(config.cluster, 0, newest + 3600)))
     hour = Window(datetime.fromtimestamp(newest, UTC), datetime.fromtimestamp(newest + 3600, UTC))
@@ -96,12 +101,14 @@ async def ingest_once(service: CostService, client: PrometheusClient, options: S
     metrics.namespace_cost.clear()
     for row in answer.table.rows:
         metrics.namespace_cost.labels(config.cluster, row.name, answer.table.currency).set(row.cost)
+    return earliest
 
 
 async def ingest_loop(service: CostService, client: PrometheusClient, options: ServeOptions, metrics: Metrics) -> None:
+    earliest: int | None = None
     while True:
         try:
-            await ingest_once(service, client, options, metrics)
+            earliest = await ingest_once(service, client, options, metrics, earliest)
         except KubetallyError as error:
             log.warning("ingest failed, retrying in %.0f s: %s", options.ingest_interval_seconds, error)
         except Exception:

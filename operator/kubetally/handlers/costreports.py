@@ -1,9 +1,10 @@
 """CostReports: computed on create, on spec change, on their schedule, and after a price change.
 
-The handlers only decide *when*; `kubetally.reports` decides *what*. A report is due when it has
-never been computed for its generation, when its `nextComputeTime` has passed, or when a CostWeights
-changed since it was last computed. A report outside the admin namespaces is fenced to its own
-namespace's project.
+The handlers only decide *when*; `kubetally.reports` decides *what*. Create and spec changes compute
+at once; the timer computes a report when it has never been computed for its generation, when its
+`nextComputeTime` has passed, or when a price version was added since (the ledger's prices stamp,
+kept in an annotation). After a restart nothing is recomputed that is not due. A report outside the
+admin namespaces is fenced to its own namespace's project.
 """
 
 from __future__ import annotations
@@ -49,10 +50,9 @@ async def _compute(
         patch.status.update(failed_status(error, generation=generation, now=now, previous=previous))
         return
     patch.status.update(result.status)
-    patch.metadata.setdefault("annotations", {})[_COMPUTED_AT_PRICES] = str(runtime.prices_version)
+    patch.metadata.setdefault("annotations", {})[_COMPUTED_AT_PRICES] = runtime.ledger.prices_stamp()
 
 
-@kopf.on.resume(GROUP, VERSION, "costreports")
 @kopf.on.create(GROUP, VERSION, "costreports")
 @kopf.on.update(GROUP, VERSION, "costreports", field="spec")
 async def changed(
@@ -87,7 +87,7 @@ async def tick(
         status.get("observedGeneration") != meta.get("generation")
         or next_time is None
         or datetime.fromisoformat(str(next_time).replace("Z", "+00:00")).timestamp() <= now
-        or priced_at != str(runtime.prices_version)
+        or priced_at != runtime.ledger.prices_stamp()
     )
     if due:
         await _compute(name, namespace or "", spec, meta, status, patch, runtime)

@@ -1,8 +1,8 @@
 """CostWeights → price versions in the ledger, with a Ready or InvalidSpec condition.
 
 A changed spec becomes a new price version (from its effectiveFrom, or the next full hour), so hours
-already priced keep their prices; the runtime's `prices_version` is bumped so that reports are
-recomputed on their next tick.
+already priced keep their prices; the ledger's prices stamp changes, so reports are recomputed on
+their next tick (and not after a mere restart).
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ def record(
     except SpecError as error:
         patch.status.update(failed_status(error, generation=generation, now=now, previous=previous))
         return
-    if changed:
-        runtime.prices_version += 1
+    del changed  # reports see the new version through the ledger's prices stamp
     versions = runtime.ledger.price_versions(name)
     ready: dict[str, Any] = next((dict(c) for c in previous if c.get("type") == "Ready"), {})
     patch.status.update(

@@ -39,8 +39,6 @@ class Runtime:
     service: CostService
     runner: web.AppRunner
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    #: Bumped whenever a CostWeights changes, so that reports priced by it are recomputed.
-    prices_version: int = 0
 
 
 @kopf.on.startup()

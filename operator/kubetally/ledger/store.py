@@ -112,6 +112,15 @@ class DuckDBLedger:
             cursor.close()
         return {int(r[0]): HourRecord(int(r[0]), float(r[1]), int(r[2]), int(r[3])) for r in rows}
 
+    def prices_stamp(self) -> str:
+        """Changes whenever any price version is added: reports computed at another stamp are stale."""
+        cursor = self._con.cursor()
+        try:
+            row = cursor.execute("SELECT count(*), coalesce(max(recorded_at), 0) FROM price_versions").fetchone()
+        finally:
+            cursor.close()
+        return "0-0" if row is None else f"{row[0]}-{row[1]}"
+
     def project_of(self, cluster: str, namespace: str) -> str | None:
         """The project of `namespace` in its newest facts (None if it has none or no facts)."""
         cursor = self._con.cursor()
