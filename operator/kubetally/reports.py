@@ -31,7 +31,7 @@ from kubetally.domain.resources import CostReportSpec, parse_cost_report
 from kubetally.domain.vocabulary import Item, UsageKind
 from kubetally.domain.window import CalendarPeriod, Window
 from kubetally.engine.query import IDLE, WORKLOAD, CostQuery, CostRow, UsageQuery
-from kubetally.service import CostService
+from kubetally.service import CostAnswer, CostService
 
 #: Bytes a status may take at most (etcd stores the whole object; CORRECTNESS.md P7).
 MAX_STATUS_BYTES = 256 * 1024
@@ -54,6 +54,8 @@ class ReportResult:
     status: dict[str, Any]
     rows: tuple[CostRow, ...]
     currency: str
+    answer: CostAnswer
+    query: CostQuery
 
 
 def scope(spec_filter: Filter | None, project: str | None, namespace: str) -> Filter:
@@ -194,7 +196,7 @@ async def compute_report(
         ],
     }
     status["rows"], status["truncated"] = _top_rows(by_cost, spec.top_n, status)
-    return ReportResult(status=status, rows=rows, currency=answer.table.currency)
+    return ReportResult(status=status, rows=rows, currency=answer.table.currency, answer=answer, query=query)
 
 
 def _row(row: CostRow) -> dict[str, Any]:

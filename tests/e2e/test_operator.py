@@ -124,6 +124,13 @@ def test_a_report_is_ready_and_agrees_with_the_api(control_plane: ControlPlane, 
     assert status["currency"] == "CNY"
     assert status["observedGeneration"] == 1
     assert {row["name"] for row in status["rows"]} == set(body["data"][0])
+    result = httpx.get(f"{operator}{status['resultPath']}").json()
+    assert {name: item["cost"] for name, item in result["data"][0].items()} == pytest.approx(
+        {name: item["cost"] for name, item in body["data"][0].items()}, rel=1e-12)
+    csv_lines = httpx.get(f"{operator}{status['resultPath']}", params={"format": "csv"}).text.strip().splitlines()
+    assert len(csv_lines) == 1 + status["rowCount"]
+    assert not json.loads(kubectl(control_plane, "get", "costreport", "all", "-n", "ops", "-o", "json").stdout)[
+        "metadata"].get("finalizers")
     printed = kubectl(control_plane, "get", "costreports", "-A").stdout
     assert "all" in printed
     assert status["totals"]["cost"][:6] in printed

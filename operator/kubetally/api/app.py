@@ -19,14 +19,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from kubetally.api import params, payloads
 from kubetally.api.metrics import Metrics
 from kubetally.domain.errors import SourceUnavailable, SpecError
+from kubetally.engine.query import CostQuery
 from kubetally.engine.usage import paginate
-from kubetally.service import CostService
+from kubetally.service import CostAnswer, CostService
 
 log = logging.getLogger(__name__)
 
 SERVICE: web.AppKey[CostService] = web.AppKey("service", CostService)
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 READY: web.AppKey[Callable[[], Awaitable[bool]]] = web.AppKey("ready")
+#: (namespace, name) → the last computed answer of a CostReport, and its query (operator mode only).
+RESULTS: web.AppKey[Callable[[str, str], tuple[CostAnswer, CostQuery] | None]] = web.AppKey("results")
 
 ALAUDA = "/platform/cost.alauda.io/v1beta1"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -74,9 +77,26 @@ async def cost(request: web.Request) -> web.StreamResponse:
         resolution_seconds=service.config.resolution_seconds,
     )
     answer = await service.cost(parsed.query, parsed.custom_weights)
-    steps = parsed.query.window.steps(parsed.query.step_seconds)
-    warnings = _warnings(answer.coverage, answer.table.price_source)
-    if parsed.format == "csv":
+    return await _answer(request, answer, parsed.query, parsed.format)
+
+
+async def report_result(request: web.Request) -> web.StreamResponse:
+    """A CostReport's whole result (`status.resultPath`), JSON or `?format=csv`."""
+    namespace, name = request.match_info["namespace"], request.match_info["name"]
+    found = request.app[RESULTS](namespace, name)
+    if found is None:
+        return _status(404, "NotFound", f"no result for costreport {namespace}/{name} in this operator process yet; "
+                                        "it appears once the report is computed (see status.nextComputeTime)")
+    format_ = request.query.get("format", "json")
+    if format_ not in ("json", "csv"):
+        raise SpecError("format", f"{format_!r} is not a format; accepted: json, csv")
+    answer, query = found
+    return await _answer(request, answer, query, format_)
+
+
+async def _answer(request: web.Request, answer: CostAnswer, query: CostQuery, format_: str) -> web.StreamResponse:
+    """Render an answer as /v2/cost JSON, or stream it as CSV."""
+    if format_ == "csv":
         response = web.StreamResponse(headers={"Content-Type": "text/csv; charset=utf-8"})
         await response.prepare(request)
         for line in payloads.cost_csv_lines(answer.table):
@@ -84,7 +104,8 @@ async def cost(request: web.Request) -> web.StreamResponse:
         await response.write_eof()
         return response
     body = payloads.cost_json(
-        answer.table, window=parsed.query.window, steps=steps, coverage=answer.coverage, warnings=warnings
+        answer.table, window=query.window, steps=query.window.steps(query.step_seconds), coverage=answer.coverage,
+        warnings=_warnings(answer.coverage, answer.table.price_source),
     )
     return web.json_response(body)
 
@@ -130,18 +151,26 @@ async def not_found(request: web.Request) -> web.StreamResponse:
     )
 
 
-def build_app(service: CostService, metrics_: Metrics, ready: Callable[[], Awaitable[bool]]) -> web.Application:
-    """The aiohttp application over `service`."""
+def build_app(
+    service: CostService,
+    metrics_: Metrics,
+    ready: Callable[[], Awaitable[bool]],
+    results: Callable[[str, str], tuple[CostAnswer, CostQuery] | None] = lambda namespace, name: None,
+) -> web.Application:
+    """The aiohttp application over `service`; `results` finds CostReport results (operator mode)."""
     # Request lines up to 128 KiB reach our own parameter checks (which cap each value at 16 KiB and
     # answer with a Status); aiohttp's default of 8 KiB would answer a long filter with a bare 400.
-    app = web.Application(middlewares=[errors_and_timing],
-                          handler_args={"max_line_size": 131072, "max_field_size": 131072})
+    app = web.Application(
+        middlewares=[errors_and_timing], handler_args={"max_line_size": 131072, "max_field_size": 131072}
+    )
     app[SERVICE] = service
     app[METRICS] = metrics_
     app[READY] = ready
+    app[RESULTS] = results
     app.router.add_get("/v2/cost", cost)
     app.router.add_get(f"{ALAUDA}/costs/usage", usage)
     app.router.add_get(f"{ALAUDA}/projects/{{project}}/costs/usage", usage)
+    app.router.add_get("/apis/kubetally.io/v1alpha1/namespaces/{namespace}/costreports/{name}/result", report_result)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

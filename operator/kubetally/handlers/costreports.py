@@ -9,85 +9,95 @@ admin namespaces is fenced to its own namespace's project.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from kubetally.domain.errors import SourceUnavailable, SpecError
-from kubetally.handlers.runtime import GROUP, VERSION, Runtime
+from kubetally.handlers.runtime import COMPUTED_AT_PRICES, GROUP, VERSION, Runtime
 from kubetally.reports import compute_report, failed_status
 
-_COMPUTED_AT_PRICES = "kubetally.io/prices-version"
+log = logging.getLogger(__name__)
 
 
-async def _compute(
-    name: str,
-    namespace: str,
-    spec: kopf.Spec,
-    meta: kopf.Meta,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    runtime: Runtime,
-) -> None:
+async def _status_for(name: str, namespace: str, body: Mapping[str, Any], runtime: Runtime) -> dict[str, Any]:
+    """The new status of one report (a failed status on InvalidSpec or MetricsUnavailable)."""
+    meta, status = body.get("metadata") or {}, body.get("status") or {}
     generation = int(meta.get("generation") or 0)
     now = datetime.fromtimestamp(runtime.service.clock(), UTC)
     previous = list(status.get("conditions") or [])
-    isolated = namespace not in runtime.options.admin_namespaces
     try:
         result = await compute_report(
             runtime.service,
-            dict(spec),
+            dict(body.get("spec") or {}),
             namespace=namespace,
             name=name,
             generation=generation,
             now=now,
             project=runtime.ledger.project_of(runtime.service.config.cluster, namespace),
-            isolated=isolated,
+            isolated=namespace not in runtime.options.admin_namespaces,
             previous=previous,
         )
     except (SpecError, SourceUnavailable) as error:
-        patch.status.update(failed_status(error, generation=generation, now=now, previous=previous))
-        return
-    patch.status.update(result.status)
-    patch.metadata.setdefault("annotations", {})[_COMPUTED_AT_PRICES] = runtime.ledger.prices_stamp()
+        return failed_status(error, generation=generation, now=now, previous=previous)
+    runtime.results[(namespace, name)] = (result.answer, result.query)
+    return result.status
+
+
+async def _compute(name: str, namespace: str, body: Mapping[str, Any], patch: kopf.Patch, runtime: Runtime) -> None:
+    stamp = runtime.ledger.prices_stamp()
+    patch.status.update(await _status_for(name, namespace, body, runtime))
+    patch.metadata.setdefault("annotations", {})[COMPUTED_AT_PRICES] = stamp
 
 
 @kopf.on.create(GROUP, VERSION, "costreports")
 @kopf.on.update(GROUP, VERSION, "costreports", field="spec")
 async def changed(
-    name: str,
-    namespace: str | None,
-    spec: kopf.Spec,
-    meta: kopf.Meta,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **_: Any,
+    name: str, namespace: str | None, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any
 ) -> None:
-    await _compute(name, namespace or "", spec, meta, status, patch, memo.runtime)
+    await _compute(name, namespace or "", body, patch, memo.runtime)
 
 
-@kopf.timer(GROUP, VERSION, "costreports", interval=20, initial_delay=10, idle=5)
-async def tick(
-    name: str,
-    namespace: str | None,
-    spec: kopf.Spec,
-    meta: kopf.Meta,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
+@kopf.on.event(GROUP, VERSION, "costreports")
+def seen(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Keep the runtime's registry of reports current (event handlers add no finalizer)."""
     runtime: Runtime = memo.runtime
-    now = runtime.service.clock()
+    body = event["object"]
+    key = (str(body["metadata"].get("namespace", "")), str(body["metadata"]["name"]))
+    if event["type"] == "DELETED":
+        runtime.reports.pop(key, None)
+        runtime.results.pop(key, None)
+    else:
+        runtime.reports[key] = dict(body)
+
+
+def is_due(body: Mapping[str, Any], now: int, prices_stamp: str) -> bool:
+    """Never computed for this generation, past nextComputeTime, or priced before the newest version."""
+    meta, status = body.get("metadata") or {}, body.get("status") or {}
     next_time = status.get("nextComputeTime")
-    priced_at = (meta.get("annotations") or {}).get(_COMPUTED_AT_PRICES)
-    due = (
+    return bool(
         status.get("observedGeneration") != meta.get("generation")
         or next_time is None
         or datetime.fromisoformat(str(next_time).replace("Z", "+00:00")).timestamp() <= now
-        or priced_at != runtime.ledger.prices_stamp()
+        or (meta.get("annotations") or {}).get(COMPUTED_AT_PRICES) != prices_stamp
     )
-    if due:
-        await _compute(name, namespace or "", spec, meta, status, patch, runtime)
+
+
+async def schedule_loop(runtime: Runtime, interval_seconds: float = 20.0) -> None:
+    """Recompute due reports; patch their status through the Kubernetes API (not a kopf timer, which
+    would add a finalizer that blocks deletion once the operator is gone)."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        stamp = runtime.ledger.prices_stamp()
+        for (namespace, name), body in list(runtime.reports.items()):
+            if not is_due(body, runtime.service.clock(), stamp):
+                continue
+            try:
+                status = await _status_for(name, namespace, body, runtime)
+                await asyncio.to_thread(runtime.patch_report, namespace, name, status, stamp)
+            except Exception:
+                log.exception("recomputing costreport %s/%s failed", namespace, name)

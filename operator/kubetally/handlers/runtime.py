@@ -17,9 +17,10 @@ from aiohttp import web
 
 from kubetally.api.app import build_app
 from kubetally.api.metrics import Metrics
+from kubetally.engine.query import CostQuery
 from kubetally.ledger.store import DuckDBLedger
 from kubetally.serve import ServeOptions, ingest_loop, make_clock
-from kubetally.service import CostService
+from kubetally.service import CostAnswer, CostService
 from kubetally.sources.prometheus import PrometheusClient
 
 GROUP, VERSION = "kubetally.io", "v1alpha1"
@@ -39,6 +40,41 @@ class Runtime:
     service: CostService
     runner: web.AppRunner
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    #: (namespace, name) → the last result of each CostReport, served at its status.resultPath.
+    results: dict[tuple[str, str], tuple[CostAnswer, CostQuery]] = field(default_factory=dict)
+    #: (namespace, name) → the newest body of each CostReport seen by the watch.
+    reports: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    api: Any = None  # kubernetes.client.CustomObjectsApi
+
+    def patch_report(self, namespace: str, name: str, status: dict[str, Any], stamp: str) -> None:
+        """Write a recomputed status (status subresource) and the prices stamp it was computed at."""
+        self.api.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, "costreports", name, {"status": status}
+        )
+        self.api.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, "costreports", name, {"metadata": {"annotations": {COMPUTED_AT_PRICES: stamp}}}
+        )
+
+
+#: Annotation holding the ledger's prices stamp a report was computed at.
+COMPUTED_AT_PRICES = "kubetally.io/prices-version"
+
+
+def _custom_objects_api() -> Any:
+    """A Kubernetes client from KUBECONFIG (or ~/.kube/config), else the in-cluster service account."""
+    from kubernetes import client, config
+
+    try:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    except Exception:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    return client.CustomObjectsApi()
+
+
+async def schedule_loop(runtime: Runtime) -> None:
+    from kubetally.handlers.costreports import schedule_loop as loop
+
+    await loop(runtime)
 
 
 @kopf.on.startup()
@@ -53,11 +89,15 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     client = PrometheusClient(options.serve.prometheus_url)
     service = CostService(ledger, client, options.serve.config, make_clock(options.serve.now))
     metrics = Metrics()
-    runner = web.AppRunner(build_app(service, metrics, client.ready), access_log=None)
+    results: dict[tuple[str, str], tuple[CostAnswer, CostQuery]] = {}
+    app = build_app(service, metrics, client.ready, lambda namespace, name: results.get((namespace, name)))
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, options.serve.host, options.serve.port).start()
-    runtime = Runtime(options=options, ledger=ledger, client=client, service=service, runner=runner)
+    runtime = Runtime(options=options, ledger=ledger, client=client, service=service, runner=runner, results=results)
+    runtime.api = _custom_objects_api()
     runtime.tasks.append(asyncio.create_task(ingest_loop(service, client, options.serve, metrics)))
+    runtime.tasks.append(asyncio.create_task(schedule_loop(runtime)))
     memo.runtime = runtime
 
 
