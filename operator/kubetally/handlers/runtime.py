@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +66,8 @@ def _custom_objects_api() -> Any:
     from kubernetes import client, config
 
     try:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
+        # The client reads KUBECONFIG once at import; read it now so a later setting counts.
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
     except Exception:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     return client.CustomObjectsApi()
