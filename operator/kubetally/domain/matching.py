@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from kubetally.domain.filters import AllOf, AnyOf, Condition, Field, Filter, Op
 from kubetally.domain.labels import sanitize_label_key
 
-#: Row keys of `matches` per field (the column names of the engine's relation).
-_ROW_KEYS: dict[Field, str] = {
+#: Row key of each non-label field: the same names as the engine's fact columns, which the SQL uses.
+ROW_KEYS: dict[Field, str] = {
     Field.CLUSTER: "cluster",
     Field.NODE: "node",
     Field.NAMESPACE: "namespace",
@@ -31,7 +31,7 @@ def _value_of(condition: Condition, row: Mapping[str, object]) -> str:
             return ""
         value = labels.get(sanitize_label_key(condition.label_key))
     else:
-        value = row.get(_ROW_KEYS[condition.field])
+        value = row.get(ROW_KEYS[condition.field])
     return value if isinstance(value, str) else ""
 
 

@@ -22,19 +22,10 @@ from __future__ import annotations
 
 from kubetally.domain.filters import AllOf, AnyOf, Condition, Field, Filter, Op
 from kubetally.domain.labels import sanitize_label_key
+from kubetally.domain.matching import ROW_KEYS  # column names: constants, never user text
 
 __all__ = ["to_sql"]
 
-#: Column of each non-label field; constants, never user text.
-_COLUMNS: dict[Field, str] = {
-    Field.CLUSTER: "cluster",
-    Field.NODE: "node",
-    Field.NAMESPACE: "namespace",
-    Field.CONTROLLER_NAME: "controller",
-    Field.CONTROLLER_KIND: "controller_kind",
-    Field.POD: "pod",
-    Field.PROJECT: "project",
-}
 #: DuckDB function of each substring-like operator (positive and negated).
 _FUNCTIONS: dict[Op, str] = {
     Op.CONTAINS: "contains",
@@ -50,7 +41,7 @@ def _column(condition: Condition) -> tuple[str, list[object]]:
     """The field as a never-NULL VARCHAR expression, with its parameters."""
     if condition.field is Field.LABEL:
         return "coalesce(labels[?], '')", [sanitize_label_key(condition.label_key or "")]
-    return f"coalesce({_COLUMNS[condition.field]}, '')", []
+    return f"coalesce({ROW_KEYS[condition.field]}, '')", []
 
 
 def _condition(condition: Condition) -> tuple[str, list[object]]:
