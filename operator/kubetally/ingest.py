@@ -24,7 +24,7 @@ import numpy as np
 
 from kubetally.ledger.batch import TABLES, FactBatch
 from kubetally.ledger.store import Ledger
-from kubetally.sources.catalogue import SourceConfig, catalogue
+from kubetally.sources.catalogue import SourceConfig, node_presence
 from kubetally.sources.collect import RangeSource, collect_segment
 
 HOUR = 3600
@@ -152,16 +152,10 @@ async def earliest_data(
     first hour with data in the earliest day. At most limit_days + 24 instant queries. None when the
     store holds no node data at all in that span.
     """
-    window = f"[{config.resolution_seconds * 1000 - 1}ms]"
-
-    def probe(seconds: int) -> str:
-        # Evaluated at t − 1 s over `seconds` − 1 ms: exactly the samples of [t − seconds, t).
-        return f"count({catalogue(config).node_info.replace(window, f'[{seconds * 1000 - 1}ms]')})"
-
     async def has_data(query: str, end: int) -> bool:
         return bool(await source.query(query, end - 1))
 
-    day_probe, hour_probe = probe(86400), probe(HOUR)
+    day_probe, hour_probe = node_presence(config, 86400), node_presence(config, HOUR)
     end, oldest_day, empty = floor_to(now, HOUR), None, 0
     for _ in range(limit_days):
         if await has_data(day_probe, end):

@@ -84,16 +84,19 @@ async def ingest_once(
     found once per process and returned for the next call), so hours the store never held are not
     ingested as empty hours over and over."""
     config, ledger, now = service.config, service.ledger, service.clock()
+    first_pass = earliest is None
     if earliest is None:
         earliest = await ingest.earliest_data(client, config, now=now, limit_days=options.backfill_days)
         if earliest is None:
             return None
     horizon = max(now - options.backfill_days * 86400, earliest)
-    await ingest.ingest_range(client, ledger, config, horizon, now, now=now, only_missing=True)
+    summary = await ingest.ingest_range(client, ledger, config, horizon, now, now=now, only_missing=True)
     newest = ledger.latest_hour(config.cluster)
     if newest is None:
         return earliest
     metrics.ingest_lag.set(now - (newest + 3600))
+    if not (first_pass or summary.hours):
+        return earliest  # nothing new: the hour counts and namespace costs are as last set
     metrics.ledger_hours.labels(config.cluster).set(len(ledger.hours(config.cluster, 0, newest + 3600)))
     hour = Window(datetime.fromtimestamp(newest, UTC), datetime.fromtimestamp(newest + 3600, UTC))
     answer = await service.cost(CostQuery(window=hour, aggregate=(AggregateKey(Dimension.NAMESPACE),),

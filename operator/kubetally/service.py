@@ -98,7 +98,8 @@ class CostService:
         if not query.periods:
             return ()
         start, end = query.periods[0].window.start_epoch(), query.periods[-1].window.end_epoch()
-        end = min(end, max(start, self.clock() - self.clock() % self.config.resolution_seconds))
+        now = self.clock()
+        end = min(end, max(start, now - now % self.config.resolution_seconds))
         prices, _ = self.books(None)
         live, _ = await ingest.window_facts(self.source, self.ledger, self.config, start, end)
 

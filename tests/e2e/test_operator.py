@@ -27,18 +27,10 @@ from tests.support.clusters import Served, serve_cluster
 from tests.support.controlplane import kubectl
 from tests.support.processes import managed_process
 from tests.support.prometheus import free_port
+from tests.support.weights import WEIGHTS_YAML
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-WEIGHTS = """
-apiVersion: kubetally.io/v1alpha1
-kind: CostWeights
-metadata: {name: default}
-spec:
-  currency: CNY
-  weights: {cpu: "0.7", memory: "0.3"}
-  unitPrices: {cpuCoreHour: "0.031611", memoryGiBHour: "0.004237", storageGiBHour: "0.0000548"}
-"""
 
 
 def report(name: str, namespace: str, **spec: Any) -> str:
@@ -112,7 +104,7 @@ def wait_ready(cp: ControlPlane, kind: str, name: str, namespace: str | None = N
 
 
 def test_a_report_is_ready_and_agrees_with_the_api(control_plane: ControlPlane, operator: str) -> None:
-    kubectl(control_plane, "apply", "-f", "-", input=WEIGHTS)
+    kubectl(control_plane, "apply", "-f", "-", input=WEIGHTS_YAML)
     wait_ready(control_plane, "costweights", "default")
     kubectl(control_plane, "apply", "-f", "-", input=report("all", "ops"))
     wait_ready(control_plane, "costreport", "all", "ops")
@@ -150,7 +142,7 @@ def test_invalid_specs_are_refused_or_marked(control_plane: ControlPlane, operat
     refused = kubectl(control_plane, "apply", "-f", "-", input=report("bad", "ops", window="fortnight"), check=False)
     assert refused.returncode != 0
     assert "spec.window" in refused.stderr
-    bad_weights = WEIGHTS.replace("name: default", "name: lopsided").replace('memory: "0.3"', 'memory: "0.2"')
+    bad_weights = WEIGHTS_YAML.replace("name: default", "name: lopsided").replace('memory: "0.3"', 'memory: "0.2"')
     kubectl(control_plane, "apply", "-f", "-", input=bad_weights)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -172,12 +164,12 @@ def test_a_price_change_recomputes_and_keeps_earlier_hours(control_plane: Contro
         body = httpx.get(f"{operator}/v2/cost", params=window).json()
         return [sum(item["cost"] for item in step.values()) for step in body["data"]]
 
-    kubectl(control_plane, "apply", "-f", "-", input=WEIGHTS)
+    kubectl(control_plane, "apply", "-f", "-", input=WEIGHTS_YAML)
     # Without idle: with idle the total is the node cost, which weights only split, never change.
     kubectl(control_plane, "apply", "-f", "-", input=report("priced", "ops", idle=False))
     wait_ready(control_plane, "costreport", "priced", "ops")
     before, total_before = hourly(), status_of(control_plane, "costreport", "priced", "ops")["totals"]["cost"]
-    changed = WEIGHTS.replace('weights: {cpu: "0.7", memory: "0.3"}', 'weights: {cpu: "1", memory: "0"}') + \
+    changed = WEIGHTS_YAML.replace('weights: {cpu: "0.7", memory: "0.3"}', 'weights: {cpu: "1", memory: "0"}') + \
         '  effectiveFrom: "2026-01-01T02:00:00Z"\n'
     kubectl(control_plane, "apply", "-f", "-", input=changed)
     after = hourly()

@@ -31,18 +31,11 @@ from kubetally.engine.query import CostQuery, UsageQuery
 from kubetally.synthetic import expected_facts
 from tests.integration.conftest import Served
 from tests.support.serve import running_serve
+from tests.support.weights import WEIGHTS_YAML
 
 pytestmark = pytest.mark.integration
 DAY = 86400
-WEIGHTS = """
-apiVersion: kubetally.io/v1alpha1
-kind: CostWeights
-metadata: {name: default}
-spec:
-  currency: CNY
-  weights: {cpu: "0.7", memory: "0.3"}
-  unitPrices: {cpuCoreHour: "0.031611", memoryGiBHour: "0.004237", storageGiBHour: "0.0000548"}
----
+WEIGHTS = WEIGHTS_YAML + """---
 apiVersion: kubetally.io/v1alpha1
 kind: CostWeights
 metadata: {name: ack}

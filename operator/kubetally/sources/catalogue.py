@@ -86,6 +86,16 @@ class Catalogue:
     quota: str
 
 
+def node_presence(config: SourceConfig, span_seconds: int) -> str:
+    """`count` of nodes with a kube_node_info sample in the last `span_seconds` (range written
+    `span·1000−1` ms, so evaluated at t − 1 s it holds exactly the samples of [t − span, t))."""
+    base = [Matcher(config.cluster_label, "=", config.cluster)] if config.cluster_label else []
+    return (
+        f"count(max by (node, provider_id) (max_over_time({selector('kube_node_info', base)}"
+        f"[{span_seconds * 1000 - 1}ms])))"
+    )
+
+
 def catalogue(config: SourceConfig) -> Catalogue:
     """Render every query for `config`."""
     base = [Matcher(config.cluster_label, "=", config.cluster)] if config.cluster_label else []
