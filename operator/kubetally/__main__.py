@@ -1,8 +1,8 @@
 """`kubetally` / `python -m kubetally`: the command line.
 
-Subcommands so far: `ingest` (backfill a range of hours from Prometheus into a ledger file) and
-`serve` (the HTTP APIs with a background ingest, no Kubernetes needed). `run`, `query`, `demo` and
-`bench` (DESIGN.md §1) arrive with the issues that build them.
+Subcommands: `ingest` (backfill a range of hours from Prometheus into a ledger file), `serve` (the
+HTTP APIs with a background ingest, no Kubernetes needed), `run` (the operator), `demo` (everything
+on this machine: `kubetally.demo`) and `bench` (`kubetally.bench`).
 Every flag can also be set by an environment variable (`KUBETALLY_PROMETHEUS_URL`, ...).
 """
 
@@ -75,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--admin-namespaces", default=_env("admin-namespaces", ""),
                      help="comma-separated namespaces whose CostReports see every project")
     run.add_argument("--now", type=_time, default=None, help="replay: pretend the current time is T")
+    demo = commands.add_parser("demo", help="everything on this machine: control plane, Prometheus, ledger, operator")
+    demo.add_argument("--port", type=int, default=int(_env("port", "8080") or 8080), help="the operator's API port")
+    demo.add_argument("--cache", default=_env("cache"), help="cache directory (default ~/.cache/kubetally)")
+    demo.add_argument("--workdir", default=None, help="this run's logs, kubeconfig, data (default <cache>/demo/run)")
     return parser
 
 
@@ -161,6 +165,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "demo":
+        from kubetally.demo import DemoOptions, default_cache, run_demo
+
+        cache = Path(args.cache) if args.cache else default_cache()
+        workdir = Path(args.workdir) if args.workdir else cache / "demo" / "run"
+        return run_demo(DemoOptions(cache=cache, workdir=workdir, port=args.port))
     try:
         commands = {"serve": _serve, "ingest": _ingest, "run": _operator}
         return asyncio.run(commands[args.command](args))

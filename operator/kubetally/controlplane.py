@@ -23,20 +23,16 @@ be created anyway.
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import os
 import secrets
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
-import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,11 +40,11 @@ from pathlib import Path
 import httpx
 import yaml
 
+from kubetally.processes import Log, apt_install, background, free_port, wait_ready
+
 BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "build-kube-apiserver.sh"
 CONTEXT = "kubetally-local"
 _LOG_TAIL_LINES = 40
-
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -133,99 +129,8 @@ def find_etcd(*, log: Log = print) -> Path:
     explicit = _from_env("ETCD_BIN") or _from_assets("etcd")
     if explicit is not None:
         return explicit
-    found = shutil.which("etcd")
-    if found:
-        return Path(found)
-    if os.geteuid() != 0 or not Path("/etc/debian_version").exists() or not shutil.which("apt-get"):
-        raise RuntimeError("etcd not found: install it (Debian: apt-get install etcd-server) or set ETCD_BIN")
-    log("==> installing etcd-server")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "etcd-server"]
-    result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
-        result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
-    found = shutil.which("etcd")
-    if result.returncode != 0 or not found:
-        raise RuntimeError(f"apt-get install etcd-server failed:\n{(result.stdout + result.stderr)[-3000:]}")
-    return Path(found)
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    if not text.strip():
-        return f"({path} is empty)"
-    return f"----- last {lines} lines of {path} -----\n" + "\n".join(text.splitlines()[-lines:])
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A preexec_fn that asks Linux to SIGTERM the child when we die (PR_SET_PDEATHSIG)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    pr_set_pdeathsig = 1
-
-    def preexec() -> None:
-        prctl(pr_set_pdeathsig, int(signal.SIGTERM))
-
-    return preexec
-
-
-def _stop(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextmanager
-def _process(
-    command: list[str], log_path: Path, *, env: dict[str, str] | None = None,
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `command` with its output in `log_path`; stop it (SIGTERM, wait, SIGKILL) on exit."""
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            process_group=0, preexec_fn=_die_with_parent(),
-        )
-        try:
-            yield process
-        finally:
-            _stop(process)
-
-
-def _wait_ready(
-    process: subprocess.Popen[bytes], ready: Callable[[], bool], *, what: str, log_path: Path, timeout: float,
-) -> None:
-    """Poll `ready()` (httpx errors mean "not yet") until true; raise if the process exits or time runs out."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {process.returncode}\n{_tail(log_path)}")
-        try:
-            if ready():
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} was not ready within {timeout:.0f} s\n{_tail(log_path)}")
-        time.sleep(0.2)
+    apt_install("etcd-server", ("etcd",), log=log)
+    return Path(str(shutil.which("etcd")))
 
 
 def _service_account_key(path: Path) -> None:
@@ -307,13 +212,13 @@ def local_control_plane(workdir: Path, *, timeout: float = 90.0, log: Log = prin
         etcd_url, peer_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
         etcd_log = workdir / "etcd.log"
         etcd_env = {k: v for k, v in os.environ.items() if k != "ETCD_BIN"}  # etcd reads ETCD_* variables
-        etcd = stack.enter_context(_process([
+        etcd = stack.enter_context(background([
             str(etcd_bin), "--name", "default", "--data-dir", str(workdir / "etcd"),
             "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
             "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
             "--initial-cluster", f"default={peer_url}",
         ], etcd_log, env=etcd_env))
-        _wait_ready(etcd, lambda: httpx.get(f"{etcd_url}/health", timeout=2.0).status_code == 200,
+        wait_ready(etcd, lambda: httpx.get(f"{etcd_url}/health", timeout=2.0).status_code == 200,
                     what="etcd", log_path=etcd_log, timeout=timeout)
 
         building = not _kube_apiserver_cached()
@@ -323,7 +228,7 @@ def local_control_plane(workdir: Path, *, timeout: float = 90.0, log: Log = prin
         url = f"https://127.0.0.1:{port}"
         certs = workdir / "certs"
         apiserver_log = workdir / "kube-apiserver.log"
-        apiserver = stack.enter_context(_process([
+        apiserver = stack.enter_context(background([
             str(apiserver_bin), "--etcd-servers", etcd_url,
             "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--secure-port", str(port),
             "--cert-dir", str(certs),
@@ -339,7 +244,7 @@ def local_control_plane(workdir: Path, *, timeout: float = 90.0, log: Log = prin
             response = httpx.get(f"{url}/readyz", headers=headers, verify=False, timeout=5.0)
             return response.status_code == 200 and response.text.strip() == "ok"
 
-        _wait_ready(apiserver, ready, what="kube-apiserver", log_path=apiserver_log, timeout=timeout)
+        wait_ready(apiserver, ready, what="kube-apiserver", log_path=apiserver_log, timeout=timeout)
         ca_file = certs / "apiserver.crt"
         kubeconfig = workdir / "kubeconfig"
         _write_private(kubeconfig, _kubeconfig(url, token, ca_file if _verifies(url, ca_file, token) else None))

@@ -22,11 +22,11 @@ import httpx
 import pytest
 
 from kubetally.controlplane import ControlPlane
+from kubetally.processes import free_port
 from kubetally.synthetic import presets
 from tests.support.clusters import Served, serve_cluster
 from tests.support.controlplane import kubectl
 from tests.support.processes import managed_process
-from tests.support.prometheus import free_port
 from tests.support.weights import WEIGHTS_YAML
 
 pytestmark = pytest.mark.e2e

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kubetally.synthetic import Cluster, ClusterSpec, generate, write_openmetrics
-from tests.support import prometheus
+from kubetally import localprom as prometheus
+from kubetally.synthetic import Cluster, ClusterSpec, generate
 
 
 @dataclass(frozen=True)
@@ -19,14 +19,10 @@ class Served:
 
 
 def serve_cluster(spec: ClusterSpec, root: Path) -> Iterator[Served]:
-    """Generate `spec`, backfill its OpenMetrics with promtool, serve it; yields while it runs."""
+    """Generate `spec`, load its samples with promtool (2-hour blocks), serve it; yields while it runs."""
     if not prometheus.binaries_present():
         pytest.fail("prometheus and promtool are missing: run scripts/test.sh, which installs them")
     cluster = generate(spec)
-    openmetrics = root / "metrics.om"
-    with openmetrics.open("w") as out:
-        write_openmetrics(cluster, out)
-    prometheus.backfill(openmetrics, root / "data")
-    openmetrics.unlink()
+    prometheus.load_cluster(cluster, root / "data")
     with prometheus.running_prometheus(root / "data") as url:
         yield Served(cluster=cluster, url=url)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from kubetally.processes import free_port
 from tests.support.processes import managed_process
-from tests.support.prometheus import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kubetally.__main__ import main
-from tests.support.prometheus import free_port
+from kubetally.processes import free_port
 
 
 def test_an_unreachable_store_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,9 +15,9 @@ import yaml
 
 import kubetally.handlers  # noqa: F401  (registers the handlers)
 from kubetally.handlers.runtime import RunOptions
+from kubetally.processes import free_port
 from kubetally.serve import ServeOptions
 from kubetally.sources.catalogue import SourceConfig
-from tests.support.prometheus import free_port
 
 REPORTS = "kubetally.io/v1alpha1/costreports"
 WEIGHTS = "kubetally.io/v1alpha1/costweights"

@@ -25,7 +25,7 @@ from kubetally.synthetic.model import (
     ResourceQuota,
 )
 from kubetally.synthetic.openmetrics import write_openmetrics
-from kubetally.synthetic.presets import large, medium, small, tiny
+from kubetally.synthetic.presets import demo, large, medium, small, tiny
 
 __all__ = [
     "Cluster",
@@ -40,6 +40,7 @@ __all__ = [
     "Pod",
     "ReplicaSet",
     "ResourceQuota",
+    "demo",
     "expected_coverage",
     "expected_facts",
     "fact_arrays",

@@ -10,6 +10,8 @@ seed; everything else is fixed here. Sizes (concurrent pods are approximate; chu
 * `small`: 10 nodes, 8 namespaces in 3 projects, 24 h at 60 s, ~100 pods, a 2-hour gap (06:00–08:00,
   coverage 22/24 = 0.9167 for the day: CORRECTNESS.md row 12), duplicated KSM series.
 * `medium`: 50 nodes, 50 namespaces in 10 projects, 7 days at 300 s, ~1k pods.
+* `demo`: 20 nodes, 20 namespaces in 5 projects, 7 days at 300 s, ~300 concurrent pods (`kubetally
+  demo`: a week of a believable cluster that promtool loads in a few minutes, cached afterwards).
 * `large` (scale L): 500 nodes, 500 namespaces in 50 projects, 30 days at 60 s, ~10k concurrent
   pods, ~30k unique pods, ~2.6k controllers plus 3k Jobs.
 """
@@ -97,6 +99,32 @@ def medium(seed: int = 3) -> ClusterSpec:
         bare_pods=20,
         pending_pods=2,
         mean_pod_lifetime_hours=72.0,
+    )
+
+
+def demo(seed: int = 5) -> ClusterSpec:
+    """20 nodes, ~300 concurrent pods, 20 namespaces in 5 projects, 7 days at 300 s (`kubetally demo`)."""
+    return ClusterSpec(
+        seed=seed,
+        start=DEFAULT_START,
+        hours=7 * 24,
+        scrape_seconds=300,
+        node_types=(
+            NodeType("m5.2xlarge", 8, 32, 10, 0.384),
+            NodeType("c5.2xlarge", 8, 16, 6, 0.34),
+            NodeType("r5.xlarge", 4, 32, 4, None),
+        ),
+        namespaces=_namespaces(20, 5),
+        deployments=60,
+        replicas=(1, 5),
+        statefulsets=8,
+        statefulset_replicas=3,
+        daemonsets=2,
+        jobs=120,
+        bare_pods=8,
+        pending_pods=1,
+        mean_pod_lifetime_hours=48.0,
+        hostile_label=False,
     )
 
 
