@@ -9,8 +9,8 @@ own clone makes its own `.venv` (`scripts/setup.sh`), as the README's command do
 Checks, each against a number the demo did not print itself:
 - both reports are Ready=True, and the admin report's total equals the sum over `/v2/cost` for the
   same window (7d, replayed to the end of the generated week), to the micro-unit;
-- the tenant report in `ns-003` lists only controllers of `ns-003`;
-- the Alauda usage endpoint answers 7 daily rows per item for `ns-003` (2026-01-01..07);
+- the tenant report in `ns-003` lists only controllers of its project (`project-03`, per the generator);
+- the Alauda usage endpoint answers 7 daily Cpu rows for `ns-003` (2026-01-01..07);
 - after one SIGINT the demo exits 0 within 60 s and nothing listens on its ports any more.
 """
 
@@ -29,6 +29,7 @@ import httpx
 import pytest
 
 from kubetally.processes import free_port
+from kubetally.synthetic import generate, presets
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,13 +67,14 @@ def test_make_demo_from_a_fresh_clone(tmp_path: Path) -> None:
         output = log_path.read_text()
         kubeconfig = re.search(r"export KUBECONFIG=(\S+)", output)
         prometheus = re.search(r"Prometheus:\s+http://127\.0\.0\.1:(\d+)", output)
-        assert kubeconfig and prometheus, output
+        assert kubeconfig, output
+        assert prometheus, output
         reports = json.loads(_kubectl(kubeconfig.group(1), "get", "costreports", "-A", "-o", "json"))["items"]
         by_name = {item["metadata"]["name"]: item["status"] for item in reports}
         assert set(by_name) == {"namespaces-7d", "my-controllers"}
         for status in by_name.values():
             ready = [c for c in status["conditions"] if c["type"] == "Ready"]
-            assert ready and ready[0]["status"] == "True"
+            assert [c["status"] for c in ready] == ["True"]
             assert status["currency"] == "CNY"  # the sample CostWeights, not the OpenCost default
         api = f"http://127.0.0.1:{port}"
         body = httpx.get(f"{api}/v2/cost", params={"window": "7d", "aggregate": "namespace",
@@ -80,16 +82,22 @@ def test_make_demo_from_a_fresh_clone(tmp_path: Path) -> None:
         assert len(body["data"][0]) >= 20  # 20 generated namespaces (+ idle)
         api_total = sum(item["cost"] for item in body["data"][0].values())
         assert float(by_name["namespaces-7d"]["totals"]["cost"]) == pytest.approx(api_total, abs=1e-6)
-        assert {row["name"].split("/")[0] for row in by_name["my-controllers"]["rows"]} <= {"ns-003", "__idle__"}
+        cluster = generate(presets.demo())
+        own = {cluster.controller_of(pod)[1] for pod in cluster.pods
+               if cluster.project_of(pod.namespace) == "project-03"} - {None}
+        tenant_rows = {row["name"] for row in by_name["my-controllers"]["rows"]}
+        assert tenant_rows - {"__idle__", "__unallocated__"} <= own, tenant_rows - own
+        assert float(by_name["my-controllers"]["totals"]["cost"]) < 0.5 * api_total
         usage = httpx.get(f"{api}/platform/cost.alauda.io/v1beta1/projects/project-03/costs/usage",
                           params={"start": "2026-01-01", "end": "2026-01-07", "kind": "namespace",
                                   "name": "ns-003", "step": "day", "pageSize": 100}, timeout=60)
         assert usage.status_code == 200, usage.text
         items = usage.json()["items"]
-        assert {(row["item"], row["namespace"]) for row in items} == {("Cpu", "ns-003"), ("Memory", "ns-003")}
-        assert sorted(row["start"] for row in items if row["item"] == "Cpu") == [f"202601{d:02d}" for d in range(1, 8)]
+        assert {(row["item"], row["namespace"]) for row in items} == {("Cpu", "ns-003")}  # item defaults to Cpu
+        assert sorted(row["start"] for row in items) == [f"202601{d:02d}" for d in range(1, 8)]
     finally:
-        os.killpg(demo.pid, signal.SIGINT) if demo.poll() is None else None
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGINT)
         try:
             code = demo.wait(timeout=60)
         except subprocess.TimeoutExpired:
