@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -21,6 +24,7 @@ KEYS = {
     "volume_facts": ("namespace", "pvc"),
     "quota_facts": ("namespace",),
 }
+T = TypeVar("T")
 EXPECTED_ATTRIBUTE = {"container_facts": "containers", "node_facts": "nodes", "volume_facts": "volumes",
                       "quota_facts": "quotas"}
 
@@ -28,6 +32,14 @@ EXPECTED_ATTRIBUTE = {"container_facts": "containers", "node_facts": "nodes", "v
 def config_for(served: Served) -> SourceConfig:
     spec = served.cluster.spec
     return SourceConfig(cluster=spec.name, resolution_seconds=spec.scrape_seconds)
+
+
+def run_in_thread(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on a worker thread. On the main thread `asyncio.run` clears the current event
+    loop, which leaves pytest-asyncio's saved loop unreferenced and later reported as an unclosed
+    loop (pytest-asyncio#724) by whichever test happens to trigger garbage collection."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 async def ingest_all(served: Served, path: Path) -> DuckDBLedger:

@@ -8,7 +8,6 @@ bursting and request-less containers, PVCs and quotas. Expected facts and covera
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from kubetally.sources.collect import collect_segment
 from kubetally.sources.prometheus import PrometheusClient
 from kubetally.synthetic import expected_coverage, expected_facts
 from tests.integration.conftest import Served
-from tests.integration.ledgers import EXPECTED_ATTRIBUTE, assert_same_facts, ingest_all, ledger_records
+from tests.integration.ledgers import EXPECTED_ATTRIBUTE, assert_same_facts, ingest_all, ledger_records, run_in_thread
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +106,7 @@ def test_a_killed_ingest_leaves_a_consistent_ledger(small: Served, tmp_path: Pat
 def test_a_gap_shows_as_coverage_not_as_zero_cost(small: Served, tmp_path: Path) -> None:
     """small has no data 06:00–08:00 on its day: those hours have coverage 0, the day 22/24."""
     spec = small.cluster.spec
-    ledger = asyncio.run(ingest_all(small, tmp_path / "l.duckdb"))
+    ledger = run_in_thread(ingest_all(small, tmp_path / "l.duckdb"))
     coverage = {h - spec.start: r.coverage for h, r in ledger.hours(spec.name, spec.start, spec.end).items()}
     assert len(coverage) == 24
     assert (coverage[6 * 3600], coverage[7 * 3600], coverage[5 * 3600], coverage[8 * 3600]) == (0.0, 0.0, 1.0, 1.0)

@@ -10,7 +10,6 @@ a PVC `web-0-shared` mounted by three pods. Every expected number comes from the
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +29,7 @@ from kubetally.ledger.store import DuckDBLedger
 from kubetally.sources.prometheus import PrometheusClient
 from kubetally.synthetic import expected_facts
 from tests.integration.conftest import Served
-from tests.integration.ledgers import config_for, ingest_all, ledger_records
+from tests.integration.ledgers import config_for, ingest_all, ledger_records, run_in_thread
 
 pytestmark = pytest.mark.integration
 BOOK = opencost_default()
@@ -38,7 +37,7 @@ BOOK = opencost_default()
 
 @pytest.fixture(scope="module")
 def ledger(tiny: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBLedger]:
-    store = asyncio.run(ingest_all(tiny, tmp_path_factory.mktemp("scenarios") / "l.duckdb"))
+    store = run_in_thread(ingest_all(tiny, tmp_path_factory.mktemp("scenarios") / "l.duckdb"))
     yield store
     store.close()
 
