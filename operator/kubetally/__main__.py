@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import sys
 import time
 from collections.abc import Sequence
@@ -79,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=int(_env("port", "8080") or 8080), help="the operator's API port")
     demo.add_argument("--cache", default=_env("cache"), help="cache directory (default ~/.cache/kubetally)")
     demo.add_argument("--workdir", default=None, help="this run's logs, kubeconfig, data (default <cache>/demo/run)")
+    bench = commands.add_parser("bench", help="measure speed and memory at scales L and M; write bench/RESULTS.md")
+    bench.add_argument("--cache", default=_env("cache"), help="cache directory (default ~/.cache/kubetally)")
+    bench.add_argument("--output", default="bench/RESULTS.md", help="the results table to (re)write")
+    bench.add_argument("--runs", type=int, default=20, help="runs per HTTP figure (medians and p95 over them)")
+    bench.add_argument("--scales", default="M,L-ingest,L", help="comma-separated subset of M, L-ingest, L")
     return parser
 
 
@@ -153,7 +159,8 @@ async def _ingest(args: argparse.Namespace) -> int:
         ledger.close()
     print(
         f"ingested {summary.hours} hours, {summary.container_facts} container facts, "
-        f"lowest coverage {summary.min_coverage:.4f}",
+        f"lowest coverage {summary.min_coverage:.4f}, "
+        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB",
         flush=True,
     )
     return 0
@@ -165,6 +172,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "bench":
+        from kubetally.bench.run import SCALES, BenchOptions, run_bench
+        from kubetally.demo import default_cache
+
+        scales = tuple(scale.strip() for scale in args.scales.split(",") if scale.strip())
+        unknown = sorted(set(scales) - set(SCALES))
+        if unknown or args.runs < 1:
+            parser.error(f"--scales takes a subset of {', '.join(SCALES)} (got {', '.join(unknown)}); --runs >= 1")
+        options = BenchOptions(cache=Path(args.cache) if args.cache else default_cache(), output=Path(args.output),
+                               runs=args.runs, scales=scales)
+        return run_bench(options, "kubetally bench " + " ".join(sys.argv[1:] if argv is None else argv[1:]))
     if args.command == "demo":
         from kubetally.demo import DemoOptions, default_cache, run_demo
 

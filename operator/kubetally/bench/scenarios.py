@@ -1,0 +1,169 @@
+"""The measurements of `kubetally bench`, each returning `Figure`s (value, target, met or not).
+
+Every HTTP figure is taken against a real `kubetally serve` child process (`_Serve`), so it includes
+routing, parsing, the engine, JSON encoding and the socket. Serve processes run with
+`--backfill-days 0`, so they never ingest while being measured, and `--now` at the end of the
+generated data, so `window=30d` means exactly the generated month.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kubetally import ingest
+from kubetally.bench.measure import CountingSource, Timing, peak_rss_mib, timed, timed_async
+from kubetally.ledger.store import DuckDBLedger
+from kubetally.processes import background, free_port, wait_ready
+from kubetally.reports import compute_report
+from kubetally.service import CostService
+from kubetally.sources.catalogue import SourceConfig
+from kubetally.sources.prometheus import PrometheusClient, RangeSeries
+from kubetally.synthetic import ClusterSpec
+
+ALAUDA = "/platform/cost.alauda.io/v1beta1/costs/usage"
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One row of bench/RESULTS.md."""
+
+    scale: str
+    what: str
+    value: str
+    target: str = ""
+    met: bool | None = None
+
+
+def seconds(timing: Timing, *, p95: bool = False) -> str:
+    text = f"median {timing.median:.3f} s"
+    return text + f", p95 {timing.p95:.3f} s (n={len(timing.seconds)})" if p95 else text + f" (n={len(timing.seconds)})"
+
+
+class _NoSource:
+    """A RangeSource for a ledger that holds the whole window: any live query is a bench bug."""
+
+    async def query_range(self, query: str, start: int, end: int, step: int) -> list[RangeSeries]:
+        raise RuntimeError(f"the bench ledger lacks part of the window: live query over [{start}, {end})")
+
+
+def config_for(spec: ClusterSpec) -> SourceConfig:
+    return SourceConfig(cluster=spec.name, resolution_seconds=spec.scrape_seconds)
+
+
+@dataclass(slots=True)
+class _Serve:
+    url: str
+    pid: int
+
+
+@contextmanager
+def serving(ledger: Path, spec: ClusterSpec, prometheus: str, workdir: Path) -> Iterator[_Serve]:
+    """`kubetally serve` on `ledger`, replaying to the end of `spec`, never ingesting."""
+    port = free_port()
+    command = [sys.executable, "-m", "kubetally", "serve", "--prometheus-url", prometheus, "--ledger", str(ledger),
+               "--port", str(port), "--host", "127.0.0.1", "--cluster", spec.name,
+               "--resolution", str(spec.scrape_seconds), "--backfill-days", "0", "--now", str(spec.end)]
+    url = f"http://127.0.0.1:{port}"
+    log_path = workdir / f"serve-{port}.log"
+    with background(command, log_path) as process:
+        wait_ready(process, lambda: httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200,
+                   what="kubetally serve", log_path=log_path, timeout=120)
+        yield _Serve(url=url, pid=process.pid)
+
+
+def _get(client: httpx.Client, path: str, params: dict[str, str]) -> dict[str, Any]:
+    response = client.get(path, params=params)
+    if response.status_code != 200:
+        raise RuntimeError(f"GET {path} {params} answered {response.status_code}: {response.text[:300]}")
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def total_cost(body: dict[str, Any]) -> float:
+    return sum(float(item["cost"]) for step in body["data"] for item in step.values())
+
+
+def floor_query(ledger: DuckDBLedger, spec: ClusterSpec, runs: int) -> Timing:
+    """The floor: one bare DuckDB query over the same container rows, grouped by day and namespace.
+
+    cost per row = effective core·s / 3600 × 0.031611 + effective byte·s / 3600 / 2³⁰ × 0.004237
+    (OpenCost's default unit prices): a price-and-sum with none of the engine's node pricing, idle,
+    sharing or JSON, i.e. the least any answer over these rows can cost."""
+    sql = ("SELECT namespace, (segment_start // 86400) AS day, "
+           "sum(cpu_effective_core_seconds / 3600 * 0.031611 + memory_effective_byte_seconds / 3600 / 1073741824 "
+           "* 0.004237) AS cost FROM container_facts WHERE segment_start >= ? AND segment_end <= ? GROUP BY ALL")
+    cursor = ledger._con.cursor()
+    try:
+        return timed(lambda: cursor.execute(sql, [spec.end - 30 * 86400, spec.end]).fetchall(), runs)
+    finally:
+        cursor.close()
+
+
+def report_timing(ledger: DuckDBLedger, spec: ClusterSpec, runs: int) -> Timing:
+    """A CostReport status computation (30d, per day, by namespace, idle shown) on the ledger."""
+    service = CostService(ledger, _NoSource(), config_for(spec), clock=lambda: spec.end)
+    body = {"window": "30d", "step": "1d", "aggregate": ["namespace"], "method": "Effective", "topN": 50}
+
+    async def once() -> object:
+        return await compute_report(service, body, namespace="bench", name="namespaces-30d", generation=1,
+                                    now=datetime.fromtimestamp(spec.end, UTC), project=None, isolated=False)
+
+    async def all_runs() -> Timing:
+        return await timed_async(once, runs)
+
+    return asyncio.run(all_runs())
+
+
+def http_timing(serve: _Serve, path: str, params: dict[str, str], runs: int) -> tuple[Timing, dict[str, Any]]:
+    """Time `runs` GETs (after one warm-up whose body is returned)."""
+    with httpx.Client(base_url=serve.url, timeout=600.0) as client:
+        body = _get(client, path, params)
+        return timed(lambda: _get(client, path, params), runs), body
+
+
+def ingest_subprocess(prometheus: str, ledger: Path, spec: ClusterSpec, start: int, end: int) -> tuple[float, float]:
+    """`kubetally ingest` of [start, end) into `ledger`: (wall seconds, the process's peak RSS in MiB)."""
+    command = [sys.executable, "-m", "kubetally", "ingest", "--prometheus-url", prometheus, "--ledger", str(ledger),
+               "--start", str(start), "--end", str(end), "--cluster", spec.name,
+               "--resolution", str(spec.scrape_seconds)]
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=3600)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"kubetally ingest failed: {result.stderr[-2000:]}")
+    found = re.search(r"peak RSS (\d+) MiB", result.stdout)
+    if found is None:
+        raise RuntimeError(f"kubetally ingest printed no peak RSS: {result.stdout[-500:]}")
+    return elapsed, float(found.group(1))
+
+
+def counted_ingest(prometheus: str, ledger_path: Path, spec: ClusterSpec, start: int, end: int) -> CountingSource:
+    """Ingest [start, end) in-process through a CountingSource: how many samples each query read."""
+
+    async def run() -> CountingSource:
+        async with PrometheusClient(prometheus) as client:
+            source = CountingSource(client)
+            ledger = DuckDBLedger(ledger_path)
+            try:
+                await ingest.ingest_range(source, ledger, config_for(spec), start, end, now=end)
+            finally:
+                ledger.close()
+            return source
+
+    return asyncio.run(run())
+
+
+def serve_rss(serve: _Serve) -> float:
+    return peak_rss_mib(serve.pid)
