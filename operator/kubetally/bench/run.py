@@ -27,6 +27,8 @@ from kubetally.synthetic import generate, presets
 
 Log = Callable[[str], None]
 SCALES = ("L", "L-ingest", "M")
+#: The generated month, written out: `window=30d` would follow the replay clock, which runs on.
+MONTH = "2026-01-01T00:00:00Z,2026-01-31T00:00:00Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +76,9 @@ def scale_l(options: BenchOptions, workdir: Path, log: Log) -> list[Figure]:
     log("==> scale L: kubetally serve over HTTP")
     with scenarios.serving(ledger_path, spec, "http://127.0.0.1:9", workdir) as serve:
         namespace, body = scenarios.http_timing(
-            serve, "/v2/cost", {"window": "30d", "step": "1d", "aggregate": "namespace"}, options.runs)
+            serve, "/v2/cost", {"window": MONTH, "step": "1d", "aggregate": "namespace"}, options.runs)
         controller, _ = scenarios.http_timing(
-            serve, "/v2/cost", {"window": "30d", "step": "1h", "aggregate": "controller"}, max(3, options.runs // 4))
+            serve, "/v2/cost", {"window": MONTH, "step": "1h", "aggregate": "controller"}, 3, warm_up=False)
         alauda, _ = scenarios.http_timing(
             serve, ALAUDA, {"start": "2026-01-01", "end": "2026-01-30", "kind": "namespace_all", "step": "day",
                             "pageSize": "1000"}, options.runs)
@@ -134,12 +136,12 @@ def scale_m(options: BenchOptions, workdir: Path, log: Log) -> list[Figure]:
                    "≤ 5,000,000", counted.peak_samples <= 5_000_000),
         ]
         DuckDBLedger(empty_path).close()
-        params = {"window": "7d", "step": "1d", "aggregate": "namespace"}
+        params = {"window": "2026-01-01T00:00:00Z,2026-01-08T00:00:00Z", "step": "1d", "aggregate": "namespace"}
         log("==> scale M: /v2/cost from the ledger, then recomputed from Prometheus per request")
         with scenarios.serving(ledger_path, spec, url, workdir) as serve:
             stored, stored_body = scenarios.http_timing(serve, "/v2/cost", params, options.runs)
         with scenarios.serving(empty_path, spec, url, workdir) as serve:
-            live, live_body = scenarios.http_timing(serve, "/v2/cost", params, 3)
+            live, live_body = scenarios.http_timing(serve, "/v2/cost", params, 3, warm_up=False)
     speedup = live.median / stored.median
     same = abs(scenarios.total_cost(stored_body) - scenarios.total_cost(live_body))
     figures += [

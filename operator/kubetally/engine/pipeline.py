@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from kubetally.domain.aggregation import Dimension
 from kubetally.domain.prices import PriceBook
 from kubetally.domain.vocabulary import GIB, IDLE_KEY, IDLE_NODE_PREFIX, UNALLOCATED_IDLE_KEY
 from kubetally.domain.window import Window
@@ -52,13 +53,20 @@ from kubetally.engine.sql import Params, run, run_named
 _KIND_ORDER = {WORKLOAD: 0, IDLE: 1, UNALLOCATED_IDLE: 2}
 
 
+def needs_labels(query: CostQuery) -> bool:
+    """Whether any row of the answer reads a label map: pod rows show them, label keys group by
+    them, and a filter may test them (any filter counts, to keep this rule simple)."""
+    return query.filter is not None or any(k.dimension in (Dimension.POD, Dimension.LABEL) for k in query.aggregate)
+
+
 def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices: PriceBook | None = None) -> CostTable:
     """Answer `query` from `facts` priced by `prices` (and `custom_prices` for customCost)."""
     books = stages.books_of(prices, custom_prices)
     window = (query.window.start_epoch(), query.window.end_epoch())
     cursor = facts.con
     try:
-        stages.materialise(cursor, facts, books, window, query.method, query.share_split, query.idle_by_node)
+        stages.materialise(cursor, facts, books, window, query.method, query.share_split, query.idle_by_node,
+                           labels=needs_labels(query))
         step = _StepIndex(query.window, query.step_seconds)
         step.check(cursor)
         totals = _step_totals(cursor, books, step)

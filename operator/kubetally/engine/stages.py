@@ -35,9 +35,11 @@ def materialise(
     idle_by_node: bool = False,
     *,
     pods: bool = True,
+    labels: bool = True,
 ) -> None:
     """Create the temporary tables above for `window` (unix seconds) on `cursor`; with
-    `pods=False` only `node_idle` and `container_cost` (all that usage rows need)."""
+    `pods=False` only `node_idle` and `container_cost` (all that usage rows need); with
+    `labels=False` the container rows carry no label maps (see `allocation.container_cost_sql`)."""
     params = Params()
     ctes = pricing.node_cost_ctes(books, params, facts.nodes, window)
     load = allocation.raw_load_sql(books, params, facts.containers, window, method)
@@ -45,7 +47,7 @@ def materialise(
     params = Params()
     cursor.execute(
         "CREATE TEMP TABLE container_cost AS "
-        + allocation.container_cost_sql(books, params, facts.containers, window, method),
+        + allocation.container_cost_sql(books, params, facts.containers, window, method, labels=labels),
         params.values,
     )
     if not pods:

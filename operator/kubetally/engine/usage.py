@@ -65,7 +65,8 @@ def compute_usage(facts: Facts, prices: PriceBook, query: UsageQuery) -> tuple[U
         elif query.item is Item.STORAGE:
             source = _storage_source(facts, prices, query.method, params, window)
         else:
-            stages.materialise(cursor, facts, stages.books_of(prices, None), window, query.method, pods=False)
+            stages.materialise(cursor, facts, stages.books_of(prices, None), window, query.method, pods=False,
+                               labels=False)
             source = _container_source(query.item)
         groups = _GROUPS[query.kind]
         conditions = ["TRUE"]
