@@ -21,7 +21,6 @@ kubeconfig and Prometheus copy under `--workdir` (default `<cache>/demo/run`).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import signal
@@ -42,11 +41,11 @@ from kubetally import ingest, localprom
 from kubetally.controlplane import ControlPlane, local_control_plane
 from kubetally.ledger.store import DuckDBLedger
 from kubetally.processes import background, wait_ready
-from kubetally.sources.catalogue import SourceConfig
 from kubetally.sources.prometheus import PrometheusClient
 from kubetally.synthetic import ClusterSpec, presets
 
 ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = Path(kubetally.__file__).resolve().parent  # the demo's ledger is reused only by the same code
 ADMIN_NAMESPACE = "kubetally-system"
 TENANT_NAMESPACE = "ns-003"
 STEPS = 6
@@ -72,14 +71,6 @@ def _note(text: str) -> None:
     print(f"      {text}", flush=True)
 
 
-def _code_key(spec: ClusterSpec) -> str:
-    """A ledger is reused only by the same code on the same data: hash the spec and the package sources."""
-    digest = hashlib.sha256(localprom.cache_key(spec).encode())
-    for source in sorted(Path(kubetally.__file__).resolve().parent.rglob("*.py")):
-        digest.update(source.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def _bar(done: int, total: int, width: int = 30) -> str:
     filled = width * done // max(total, 1)
     return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total} hours"
@@ -87,7 +78,7 @@ def _bar(done: int, total: int, width: int = 30) -> str:
 
 def _backfill(url: str, ledger_path: Path, spec: ClusterSpec) -> None:
     """Ingest the generated week into the ledger, hours already there skipped, with a progress bar."""
-    config = SourceConfig(cluster=spec.name, resolution_seconds=spec.scrape_seconds)
+    config = localprom.source_config(spec)
     tty = sys.stdout.isatty()
 
     def progress(done: int, total: int, hour: int, coverage: float) -> None:
@@ -207,7 +198,7 @@ def run_demo(options: DemoOptions, *, wait: Callable[[], None] = signal.pause) -
             prometheus = stack.enter_context(localprom.serving_copy(blocks, workdir))
             _note(f"serving on {prometheus}")
             _step(3, "DuckDB ledger: backfilling the week hour by hour")
-            ledger = options.cache / "demo" / f"ledger-{_code_key(spec)}.duckdb"
+            ledger = options.cache / "demo" / f"ledger-{localprom.cache_key(spec, PACKAGE)}.duckdb"
             _backfill(prometheus, ledger, spec)
             _step(4, "CRDs, namespaces and the operator (kubetally run)")
             _kubectl(cp, "apply", "-k", str(ROOT / "crds"))

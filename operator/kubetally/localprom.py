@@ -28,6 +28,7 @@ import httpx
 
 from kubetally import synthetic
 from kubetally.processes import Log, apt_install, background, free_port, wait_ready
+from kubetally.sources.catalogue import SourceConfig
 from kubetally.synthetic import Cluster, ClusterSpec, generate, write_openmetrics
 
 _SYNTHETIC_SOURCES = Path(synthetic.__file__).resolve().parent
@@ -93,13 +94,20 @@ def load_cluster(cluster: Cluster, data_dir: Path, *, progress: Callable[[int, i
     return samples
 
 
-def cache_key(spec: ClusterSpec) -> str:
-    """16 hex digits of sha256 over the spec and every source file of `kubetally.synthetic`."""
+def cache_key(spec: ClusterSpec, *code: Path) -> str:
+    """16 hex digits of sha256 over the spec and every `*.py` under `kubetally.synthetic` and the
+    `code` folders: a cache entry is reused only by the same generator (and code) on the same spec."""
     digest = hashlib.sha256(repr(spec).encode())
-    for source in sorted(_SYNTHETIC_SOURCES.glob("*.py")):
-        digest.update(source.name.encode())
-        digest.update(source.read_bytes())
+    for folder in (_SYNTHETIC_SOURCES, *code):
+        for source in sorted(folder.rglob("*.py")):
+            digest.update(source.name.encode())
+            digest.update(source.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def source_config(spec: ClusterSpec) -> SourceConfig:
+    """How to read a generated cluster back: its name, at its own scrape interval."""
+    return SourceConfig(cluster=spec.name, resolution_seconds=spec.scrape_seconds)
 
 
 def cached_blocks(spec: ClusterSpec, cache: Path, *, log: Log = print, window: tuple[int, int] | None = None) -> Path:

@@ -9,7 +9,6 @@ under `<cache>/bench/`, keyed by the generator and ledger code, because writing 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from kubetally.localprom import cache_key
 from kubetally.processes import Log
 from kubetally.synthetic import Cluster, FactArrays, fact_arrays
 
+_LEDGER_CODE = Path(ledger_package.__file__).resolve().parent
 _TABLES = {"container_facts": "containers", "node_facts": "nodes", "volume_facts": "volumes", "quota_facts": "quotas"}
 
 
@@ -38,16 +38,10 @@ def _batch(arrays: FactArrays) -> FactBatch:
     return batch
 
 
-def _key(cluster: Cluster) -> str:
-    digest = hashlib.sha256(cache_key(cluster.spec).encode())
-    for source in sorted(Path(ledger_package.__file__).resolve().parent.glob("*.py")):
-        digest.update(source.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def generated_ledger(cluster: Cluster, cache: Path, *, log: Log) -> Path:
     """A ledger file holding every hour of `cluster` (built once, then reused)."""
-    path = cache / "bench" / f"ledger-{cluster.spec.name}-{cluster.spec.hours}h-{_key(cluster)}.duckdb"
+    key = cache_key(cluster.spec, _LEDGER_CODE)
+    path = cache / "bench" / f"ledger-{cluster.spec.name}-{cluster.spec.hours}h-{key}.duckdb"
     if path.is_file():
         log(f"==> reusing the generated ledger {path}")
         return path

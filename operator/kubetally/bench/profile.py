@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kubetally.bench.ledgers import generated_ledger
-from kubetally.bench.scenarios import _NoSource, config_for
+from kubetally.bench.scenarios import _NoSource
 from kubetally.domain.aggregation import AggregateKey, Dimension
 from kubetally.domain.vocabulary import Method
 from kubetally.domain.window import Window
 from kubetally.engine.query import CostQuery
 from kubetally.ledger.store import DuckDBLedger
+from kubetally.localprom import source_config
 from kubetally.processes import Log
 from kubetally.service import CostService
 from kubetally.synthetic import generate, presets
@@ -32,7 +33,7 @@ def profile_query(ledger_path: Path, dimension: Dimension, step_seconds: int | N
     spec = presets.large()
     ledger = DuckDBLedger(ledger_path)
     try:
-        service = CostService(ledger, _NoSource(), config_for(spec), clock=lambda: spec.end)
+        service = CostService(ledger, _NoSource(), source_config(spec), clock=lambda: spec.end)
         window = Window(datetime.fromtimestamp(spec.end - 30 * 86400, UTC), datetime.fromtimestamp(spec.end, UTC))
         query = CostQuery(window=window, step_seconds=step_seconds, aggregate=(AggregateKey(dimension),),
                           method=Method.REQUEST)

@@ -19,7 +19,7 @@ from pathlib import Path
 from kubetally import localprom
 from kubetally.bench import scenarios
 from kubetally.bench.ledgers import generated_ledger
-from kubetally.bench.measure import Timing
+from kubetally.bench.measure import Timing, peak_rss_mib
 from kubetally.bench.profile import profile_slowest
 from kubetally.bench.scenarios import ALAUDA, Figure, seconds
 from kubetally.ledger.store import DuckDBLedger
@@ -82,7 +82,7 @@ def scale_l(options: BenchOptions, workdir: Path, log: Log) -> list[Figure]:
         alauda, _ = scenarios.http_timing(
             serve, ALAUDA, {"start": "2026-01-01", "end": "2026-01-30", "kind": "namespace_all", "step": "day",
                             "pageSize": "1000"}, options.runs)
-        rss = scenarios.serve_rss(serve)
+        rss = peak_rss_mib(serve.pid)
     ratio = namespace.median / floor.median
     figures += [
         Figure("L", "/v2/cost window=30d step=1d aggregate=namespace", seconds(namespace, p95=True),

@@ -23,12 +23,12 @@ from typing import Any
 import httpx
 
 from kubetally import ingest
-from kubetally.bench.measure import CountingSource, Timing, peak_rss_mib, timed, timed_async
+from kubetally.bench.measure import CountingSource, Timing, timed, timed_async
 from kubetally.ledger.store import DuckDBLedger
+from kubetally.localprom import source_config
 from kubetally.processes import background, free_port, wait_ready
 from kubetally.reports import compute_report
 from kubetally.service import CostService
-from kubetally.sources.catalogue import SourceConfig
 from kubetally.sources.prometheus import PrometheusClient, RangeSeries
 from kubetally.synthetic import ClusterSpec
 
@@ -56,10 +56,6 @@ class _NoSource:
 
     async def query_range(self, query: str, start: int, end: int, step: int) -> list[RangeSeries]:
         raise RuntimeError(f"the bench ledger lacks part of the window: live query over [{start}, {end})")
-
-
-def config_for(spec: ClusterSpec) -> SourceConfig:
-    return SourceConfig(cluster=spec.name, resolution_seconds=spec.scrape_seconds)
 
 
 @dataclass(slots=True)
@@ -113,7 +109,7 @@ def floor_query(ledger: DuckDBLedger, spec: ClusterSpec, runs: int) -> Timing:
 
 def report_timing(ledger: DuckDBLedger, spec: ClusterSpec, runs: int) -> Timing:
     """A CostReport status computation (30d, per day, by namespace, idle shown) on the ledger."""
-    service = CostService(ledger, _NoSource(), config_for(spec), clock=lambda: spec.end)
+    service = CostService(ledger, _NoSource(), source_config(spec), clock=lambda: spec.end)
     body = {"window": "30d", "step": "1d", "aggregate": ["namespace"], "method": "Effective", "topN": 50}
 
     async def once() -> object:
@@ -161,13 +157,10 @@ def counted_ingest(prometheus: str, ledger_path: Path, spec: ClusterSpec, start:
             source = CountingSource(client)
             ledger = DuckDBLedger(ledger_path)
             try:
-                await ingest.ingest_range(source, ledger, config_for(spec), start, end, now=end)
+                await ingest.ingest_range(source, ledger, source_config(spec), start, end, now=end)
             finally:
                 ledger.close()
             return source
 
     return asyncio.run(run())
 
-
-def serve_rss(serve: _Serve) -> float:
-    return peak_rss_mib(serve.pid)
