@@ -107,7 +107,18 @@ async def ingest_once(
     return earliest
 
 
+async def refresh_rollups(service: CostService) -> int:
+    """Build the rollups the ledger lacks (all of them after a price change); logs what it did."""
+    started = time.monotonic()
+    built = await service.refresh_rollups()
+    if built:
+        log.info("rollups: %d hour-builds stored in %.1f s", built, time.monotonic() - started)
+    return built
+
+
 async def ingest_loop(service: CostService, client: PrometheusClient, options: ServeOptions, metrics: Metrics) -> None:
+    """Every interval: ingest what the ledger lacks, then store the rollups of the new hours (also
+    when the ingest failed: hours already in the ledger, and price changes, still get rollups)."""
     earliest: int | None = None
     while True:
         try:
@@ -116,6 +127,10 @@ async def ingest_loop(service: CostService, client: PrometheusClient, options: S
             log.warning("ingest failed, retrying in %.0f s: %s", options.ingest_interval_seconds, error)
         except Exception:
             log.exception("ingest failed unexpectedly")
+        try:
+            await refresh_rollups(service)
+        except Exception:
+            log.exception("building rollups failed; answers are computed from the facts meanwhile")
         await asyncio.sleep(options.ingest_interval_seconds)
 
 

@@ -7,7 +7,10 @@ numbers everywhere (CORRECTNESS.md row 18). For a question it:
 2. picks the price books: the CostWeights named `default` prices `cost`, the one named by
    `customWeights` prices `customCost`; without any CostWeights, OpenCost's public defaults (USD)
    apply and the answer says so;
-3. runs the pure engine on a private ledger cursor, in a worker thread, so the event loop stays free.
+3. runs the pure engine on a private ledger cursor, in a worker thread, so the event loop stays free;
+   where the query allows (`engine.rollup.usable`, `level_for`), the ledger hands it the stored
+   rollups of its hours instead of their facts. `refresh_rollups` keeps them built for the
+   default prices; the ingest loops call it after every pass.
 
 CostWeights come from `record_weights` (YAML files in `kubetally serve`, CRs in the operator); each
 change becomes a price version in the ledger, so history keeps its prices.
@@ -23,9 +26,10 @@ from dataclasses import dataclass
 from kubetally import ingest
 from kubetally.domain.errors import SpecError
 from kubetally.domain.prices import PriceBook, opencost_default
-from kubetally.engine import pipeline, usage
+from kubetally.engine import pipeline, rollup, usage
 from kubetally.engine.query import CostQuery, CostTable, UsageQuery, UsageRow
 from kubetally.ledger.pricebook import price_book, record_cost_weights
+from kubetally.ledger.rollups import Wanted
 from kubetally.ledger.store import DuckDBLedger
 from kubetally.sources.catalogue import SourceConfig
 from kubetally.sources.collect import RangeSource
@@ -79,9 +83,10 @@ class CostService:
         start, end = query.window.start_epoch(), query.window.end_epoch()
         prices, custom = self.books(custom_weights)
         live, plan = await ingest.window_facts(self.source, self.ledger, self.config, start, end)
+        wanted = self._wanted(query, prices, custom is not None)
 
         def compute() -> CostTable:
-            with self.ledger.facts(start, end, live) as facts:
+            with self.ledger.facts(start, end, live, wanted) as facts:
                 return pipeline.compute(facts, prices, query, custom_prices=custom)
 
         table = await asyncio.to_thread(compute)
@@ -93,6 +98,20 @@ class CostService:
                 "(e.g. aggregate=namespace) or add a filter",
             )
         return CostAnswer(table=table, plan=plan)
+
+    @staticmethod
+    def _wanted(query: CostQuery, prices: PriceBook, custom: bool) -> Wanted | None:
+        level = rollup.level_for(query.aggregate)
+        if level is None or not rollup.usable(query.method, query.filter is not None, custom, query.share_idle,
+                                              query.share_split, query.idle_by_node):
+            return None
+        return Wanted(query.method, rollup.fingerprint(prices, query.method), level)
+
+    async def refresh_rollups(self) -> int:
+        """Build the rollups of every ledger hour not stored for the current default prices (in a
+        worker thread; a price change rebuilds them all). Returns the hour-builds done."""
+        prices, _ = self.books(None)
+        return await asyncio.to_thread(self.ledger.build_rollups, prices)
 
     async def usage(self, query: UsageQuery) -> tuple[UsageRow, ...]:
         if not query.periods:

@@ -129,24 +129,34 @@ def _properties(row: CostRow) -> dict[str, Any]:
     return out
 
 
-def _cost_set(row: CostRow, name: str) -> dict[str, Any]:
-    where = f"row {name!r} at {row.step_start}"
+def _cost_set(row: CostRow, name: str, start: str, end: str) -> dict[str, Any]:
+    values = (row.cpu_core_request_average, row.cpu_core_usage_average, row.ram_byte_request_average,
+              row.ram_byte_usage_average, row.cpu_core_hours, row.memory_gib_hours, row.cost, row.cost_ratio,
+              row.shared_idle_cost, 0.0 if row.custom_cost is None else row.custom_cost)
+    if not all(map(math.isfinite, values)):  # never expected: name the field in the error
+        where = f"row {name!r} at {row.step_start}"
+        for field, value in zip(_NUMBER_FIELDS, values, strict=True):
+            _finite(value, f"{where}: {field}")
     return {
         "name": name,
         "properties": _properties(row),
-        "start": _rfc3339_epoch(row.step_start),
-        "end": _rfc3339_epoch(row.step_end),
-        "cpuCoreRequestAverage": _finite(row.cpu_core_request_average, f"{where}: cpuCoreRequestAverage"),
-        "cpuCoreUsageAverage": _finite(row.cpu_core_usage_average, f"{where}: cpuCoreUsageAverage"),
-        "ramByteRequestAverage": _finite(row.ram_byte_request_average, f"{where}: ramByteRequestAverage"),
-        "ramByteUsageAverage": _finite(row.ram_byte_usage_average, f"{where}: ramByteUsageAverage"),
-        "cpuCoreHours": _finite(row.cpu_core_hours, f"{where}: cpuCoreHours"),
-        "ramByteHours": _finite(row.memory_gib_hours * GIB, f"{where}: ramByteHours"),
-        "cost": _finite(row.cost, f"{where}: cost"),
-        "costRatio": _finite(row.cost_ratio, f"{where}: costRatio"),
-        "customCost": None if row.custom_cost is None else _finite(row.custom_cost, f"{where}: customCost"),
-        "sharedIdleCost": _finite(row.shared_idle_cost, f"{where}: sharedIdleCost"),
+        "start": start,
+        "end": end,
+        "cpuCoreRequestAverage": row.cpu_core_request_average,
+        "cpuCoreUsageAverage": row.cpu_core_usage_average,
+        "ramByteRequestAverage": row.ram_byte_request_average,
+        "ramByteUsageAverage": row.ram_byte_usage_average,
+        "cpuCoreHours": row.cpu_core_hours,
+        "ramByteHours": row.memory_gib_hours * GIB,
+        "cost": row.cost,
+        "costRatio": row.cost_ratio,
+        "customCost": row.custom_cost,
+        "sharedIdleCost": row.shared_idle_cost,
     }
+
+
+_NUMBER_FIELDS = ("cpuCoreRequestAverage", "cpuCoreUsageAverage", "ramByteRequestAverage", "ramByteUsageAverage",
+                  "cpuCoreHours", "ramByteHours", "cost", "costRatio", "sharedIdleCost", "customCost")
 
 
 def cost_json(
@@ -161,13 +171,14 @@ def cost_json(
 
     Every row must belong to one of `steps` (same start and end); otherwise ValueError, a bug.
     """
-    slots = {(step.start_epoch(), step.end_epoch()): index for index, step in enumerate(steps)}
+    slots = {(step.start_epoch(), step.end_epoch()): (index, _rfc3339(step.start), _rfc3339(step.end))
+             for index, step in enumerate(steps)}
     data: list[dict[str, Any]] = [{} for _ in steps]
     for row, name in zip(table.rows, _row_names(table.rows), strict=True):
         slot = slots.get((row.step_start, row.step_end))
         if slot is None:
             raise ValueError(f"row {row.name!r} spans [{row.step_start}, {row.step_end}), which is not a step")
-        data[slot][name] = _cost_set(row, name)
+        data[slot[0]][name] = _cost_set(row, name, slot[1], slot[2])
     body: dict[str, Any] = {"code": 200, "status": "success", "data": data, "currency": table.currency}
     if table.custom_currency is not None:
         body["customCurrency"] = table.custom_currency
@@ -198,8 +209,9 @@ def cost_csv_lines(table: CostTable) -> Iterator[str]:
     named = sorted(zip(table.rows, _row_names(table.rows), strict=True),
                    key=lambda pair: (pair[0].step_start, pair[0].step_end))
     for row, name in named:
-        rendered = _cost_set(row, name)
-        text = [_rfc3339_epoch(row.step_start), _rfc3339_epoch(row.step_end), name]
+        start, end = _rfc3339_epoch(row.step_start), _rfc3339_epoch(row.step_end)
+        rendered = _cost_set(row, name, start, end)
+        text = [start, end, name]
         text += [row.properties.get(key, "") for key in CSV_COLUMNS[3:10]]
         numbers = [rendered[key] for key in CSV_COLUMNS[10:]]
         yield line([_cell(cell) for cell in text] + ["" if number is None else repr(number) for number in numbers])

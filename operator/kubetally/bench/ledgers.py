@@ -26,7 +26,7 @@ _LEDGER_CODE = Path(ledger_package.__file__).resolve().parent
 _TABLES = {"container_facts": "containers", "node_facts": "nodes", "volume_facts": "volumes", "quota_facts": "quotas"}
 
 
-def _batch(arrays: FactArrays) -> FactBatch:
+def batch_of(arrays: FactArrays) -> FactBatch:
     """FactArrays → FactBatch: the same columns; label dicts become the JSON text the insert expects."""
     batch = FactBatch()
     for table, attribute in _TABLES.items():
@@ -53,7 +53,7 @@ def generated_ledger(cluster: Cluster, cache: Path, *, log: Log) -> Path:
     started = time.monotonic()
     try:
         for number, hour in enumerate(range(spec.start, spec.end, 3600), start=1):
-            ledger.write_hour(spec.name, hour, _batch(fact_arrays(cluster, hour)), 1.0, ingested_at=spec.end)
+            ledger.write_hour(spec.name, hour, batch_of(fact_arrays(cluster, hour)), 1.0, ingested_at=spec.end)
             if number % 72 == 0 or number == spec.hours:
                 log(f"    {number}/{spec.hours} hours written ({time.monotonic() - started:.0f} s)")
     finally:

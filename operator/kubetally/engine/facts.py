@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from kubetally.engine.rollup import Stored
+
 #: Container facts: one running container of a pod over one segment.
 CONTAINER_COLUMNS: dict[str, str] = {
     "cluster": "VARCHAR",
@@ -101,7 +103,7 @@ class Facts:
     The engine creates (and drops) temporary tables on `con`, so `con` must belong to one
     computation at a time: callers that share a database hand each computation its own cursor
     (`connection.cursor()`). The names are trusted identifiers chosen by our own code (tables or
-    views), never user input.
+    views), never user input. With `stored`, the fact relations hold only the hours not stored.
     """
 
     con: duckdb.DuckDBPyConnection
@@ -109,6 +111,8 @@ class Facts:
     nodes: str = "node_facts"
     volumes: str = "volume_facts"
     quotas: str = "quota_facts"
+    #: Stored rollup rows for the hours the four relations leave out (`engine.rollup`), or None.
+    stored: Stored | None = None
 
 
 Record = Mapping[str, object]

@@ -9,6 +9,11 @@ collide between concurrent requests):
     pod_shares     pod_segments with the idle share each pod carries
 
 Later stages (`pipeline`, `usage`) read these tables. Tables are dropped by `release`.
+
+With stored rollups (`engine.rollup`), `attach` renames the last three of these to `live_*` and
+puts views of the same names in their place: the live rows UNION ALL the stored rows, projected
+onto the columns the answer stages read. Segments of the two parts never overlap (the fact
+relations leave the stored hours out), and every stage before is local to a segment.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ import duckdb
 
 from kubetally.domain.prices import PriceBook
 from kubetally.domain.vocabulary import Method, ShareSplit
-from kubetally.engine import allocation, pricing, sharing
+from kubetally.engine import allocation, pricing, rollup, sharing
 from kubetally.engine.facts import Facts
 from kubetally.engine.pricing import PricedBook
 from kubetally.engine.sql import Params
 
 TABLES = ("pod_shares", "pod_segments", "container_cost", "node_idle")
+_ATTACHED = ("pod_shares", "pod_segments", "node_idle")
 
 
 def materialise(
@@ -56,10 +62,30 @@ def materialise(
     cursor.execute("CREATE TEMP TABLE pod_shares AS " + sharing.pod_shares_sql(books, split, idle_by_node))
 
 
+def attach(cursor: duckdb.DuckDBPyConnection, stored: rollup.Stored) -> None:
+    """Replace `node_idle`, `pod_segments` and `pod_shares` by views that add `stored`'s rows."""
+    for table in _ATTACHED:
+        cursor.execute(f"ALTER TABLE {table} RENAME TO live_{table}")
+    nodes = ", ".join(rollup.NODE_COLUMNS)
+    cursor.execute(f"CREATE TEMP VIEW node_idle AS SELECT {nodes} FROM live_node_idle "
+                   f"UNION ALL SELECT {nodes} FROM {stored.nodes}")
+    pods = ", ".join(rollup.POD_COLUMNS)
+    cursor.execute(f"CREATE TEMP VIEW pod_shares AS SELECT {pods}, labels FROM live_pod_shares "
+                   f"UNION ALL SELECT {pods}, CAST(NULL AS MAP(VARCHAR, VARCHAR)) AS labels FROM {stored.pods}")
+    cursor.execute("CREATE TEMP VIEW pod_segments AS SELECT * EXCLUDE (share) FROM pod_shares")
+
+
 def release(cursor: duckdb.DuckDBPyConnection) -> None:
-    """Drop the temporary tables of `materialise`."""
+    """Drop the temporary tables of `materialise` (and the views of `attach`)."""
+    views = {str(row[0]) for row in cursor.execute(
+        "SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal").fetchall()}
+    for table in _ATTACHED:
+        if table in views:
+            cursor.execute(f"DROP VIEW {table}")
+        cursor.execute(f"DROP TABLE IF EXISTS live_{table}")
     for table in TABLES:
-        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        if table not in views:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def books_of(prices: PriceBook, custom: PriceBook | None) -> list[PricedBook]:

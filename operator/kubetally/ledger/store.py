@@ -11,7 +11,9 @@ Invariants:
   which it prices (`effective_from`), so every hour is priced by the version in force then.
 
 `facts(...)` hands the engine a private cursor whose temporary views union the ledger's hours of a
-window with live facts of the window's edges.
+window with live facts of the window's edges; asked for rollups (`ledger.rollups`), it leaves the
+stored hours out of the fact views and hands their stored rows instead. The cursor reads inside
+one transaction, so a concurrent `write_hour` or `build_rollups` never shows half an hour.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from typing import Protocol
 
 import duckdb
 
+from kubetally.domain.prices import PriceBook
+from kubetally.engine import rollup
 from kubetally.engine.facts import Facts
+from kubetally.ledger import rollups
 from kubetally.ledger.batch import TABLES, FactBatch, insert
 
 SCHEMA_VERSION = 1
@@ -78,7 +83,9 @@ class Ledger(Protocol):
 
     def latest_hour(self, cluster: str) -> int | None: ...
 
-    def facts(self, start: int, end: int, live: FactBatch | None = None) -> AbstractContextManager[Facts]: ...
+    def facts(
+        self, start: int, end: int, live: FactBatch | None = None, wanted: rollups.Wanted | None = None
+    ) -> AbstractContextManager[Facts]: ...
 
 
 class DuckDBLedger:
@@ -92,6 +99,7 @@ class DuckDBLedger:
         for table, columns in TABLES.items():
             body = ", ".join(f"{name} {kind}" for name, kind in columns.items())
             self._con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({body})")
+        self._con.execute(rollups.ddl())
         self._con.execute(
             "INSERT INTO ledger_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)]
         )
@@ -158,6 +166,7 @@ class DuckDBLedger:
                         [cluster, hour_start, hour_start + 3600],
                     )
                     insert(cursor, table, table, batch.tables[table])
+                rollups.forget_hour(cursor, cluster, hour_start)
                 cursor.execute(
                     "INSERT OR REPLACE INTO hours VALUES (?, ?, ?, ?, ?)",
                     [cluster, hour_start, coverage, ingested_at, batch.rows("container_facts")],
@@ -207,32 +216,81 @@ class DuckDBLedger:
             cursor.close()
         return [PriceRecord(str(r[0]), int(r[1]), int(r[2]), json.loads(str(r[3]))) for r in rows]
 
+    def build_rollups(self, book: PriceBook, *, chunk_hours: int = 24) -> int:
+        """Store the rollups of every ingested hour not yet stored for `book` (per maintained
+        method), a run of at most `chunk_hours` hours per transaction; drop those of other prices.
+        Returns how many hour-builds were done (hours × methods)."""
+        wanted = {method: rollup.fingerprint(book, method) for method in rollup.METHODS}
+        with self._write_lock:
+            cursor = self._con.cursor()
+            try:
+                rollups.drop_stale(cursor, list(wanted.values()))
+            finally:
+                cursor.close()
+        built = 0
+        for method, fingerprint in wanted.items():
+            cursor = self._con.cursor()
+            try:
+                spans = rollups.runs(rollups.missing(cursor, fingerprint), chunk_hours)
+            finally:
+                cursor.close()
+            for span in spans:
+                with self._write_lock:
+                    cursor = self._con.cursor()
+                    try:
+                        cursor.execute("BEGIN TRANSACTION")
+                        facts = self._fact_views(cursor, span[0], span[1], None, [span])
+                        rollups.build_span(cursor, facts, book, method, fingerprint, span)
+                        cursor.execute("COMMIT")
+                    except BaseException:
+                        cursor.execute("ROLLBACK")
+                        raise
+                    finally:
+                        cursor.close()
+                built += (span[1] - span[0]) // 3600
+        return built
+
+    def _fact_views(self, cursor: duckdb.DuckDBPyConnection, start: int, end: int, live: FactBatch | None,
+                    spans: list[tuple[int, int]]) -> Facts:
+        """Views (on `cursor`) of the ledger's facts with segments in [start, end), container and
+        node facts only within `spans`, plus `live` facts, as the engine's four relations."""
+        names = {}
+        for table in TABLES:
+            live_table = f"live_{table}"
+            body = ", ".join(f"{name} {kind}" for name, kind in TABLES[table].items())
+            cursor.execute(f"CREATE TEMP TABLE {live_table} ({body})")
+            if live is not None:
+                insert(cursor, table, live_table, live.tables[table])
+            view = f"window_{table}"
+            only = f" AND {rollups.in_runs(spans)}" if table in ("container_facts", "node_facts") else ""
+            cursor.execute(
+                f"CREATE TEMP VIEW {view} AS SELECT * FROM main.{table} "
+                f"WHERE segment_start >= {int(start)} AND segment_end <= {int(end)}{only} "
+                f"UNION ALL SELECT * FROM {live_table}"
+            )
+            names[table] = view
+        return Facts(con=cursor, containers=names["container_facts"], nodes=names["node_facts"],
+                     volumes=names["volume_facts"], quotas=names["quota_facts"])
+
     @contextmanager
-    def facts(self, start: int, end: int, live: FactBatch | None = None) -> Iterator[Facts]:
+    def facts(self, start: int, end: int, live: FactBatch | None = None,
+              wanted: rollups.Wanted | None = None) -> Iterator[Facts]:
         """A private cursor whose views hold the ledger's facts with segments in [start, end),
-        plus `live` facts (the window's edges), as the engine's four relations."""
+        plus `live` facts (the window's edges), as the engine's four relations; with `wanted`,
+        the hours stored for it come as `Facts.stored` rows instead of facts."""
         cursor = self._con.cursor()
         try:
-            names = {}
-            for table in TABLES:
-                live_table = f"live_{table}"
-                body = ", ".join(f"{name} {kind}" for name, kind in TABLES[table].items())
-                cursor.execute(f"CREATE TEMP TABLE {live_table} ({body})")
-                if live is not None:
-                    insert(cursor, table, live_table, live.tables[table])
-                view = f"window_{table}"
-                cursor.execute(
-                    f"CREATE TEMP VIEW {view} AS SELECT * FROM main.{table} "
-                    f"WHERE segment_start >= {int(start)} AND segment_end <= {int(end)} "
-                    f"UNION ALL SELECT * FROM {live_table}"
-                )
-                names[table] = view
-            yield Facts(
-                con=cursor,
-                containers=names["container_facts"],
-                nodes=names["node_facts"],
-                volumes=names["volume_facts"],
-                quotas=names["quota_facts"],
-            )
+            cursor.execute("BEGIN TRANSACTION")
+            spans = [(start, end)]
+            stored = None
+            if wanted is not None:
+                hours = rollups.runs(rollups.covered(cursor, wanted.fingerprint, start, end), 1 << 30)
+                if hours:
+                    stored = rollups.stored_views(cursor, wanted.fingerprint, wanted.level, hours, wanted.method)
+                    spans = rollups.complement(hours, start, end)
+            facts = self._fact_views(cursor, start, end, live, spans)
+            yield Facts(con=cursor, containers=facts.containers, nodes=facts.nodes, volumes=facts.volumes,
+                        quotas=facts.quotas, stored=stored)
         finally:
+            cursor.execute("ROLLBACK")
             cursor.close()

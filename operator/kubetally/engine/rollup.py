@@ -1,0 +1,177 @@
+"""Priced hourly rollups: an hour's engine result at a coarse level, computed once, read many times.
+
+Why this exists: at scale L (10k pods on 500 nodes) a 30-day window holds 7.2M container-hours.
+Pricing them, scaling per node-hour and sharing idle on every request took 13 s and 8 GiB of
+memory (bench/RESULTS.md). Every engine stage is local to a segment, which in the ledger is an hour:
+node prices and pools per node-hour, conservation per node-hour, idle shares per domain-hour. So an
+hour's priced pods can be rolled up once per *level* and stored, and a window's answer becomes one
+GROUP BY over the stored rows of its hours, with the live stages run only for the hours not stored
+(the window's live edges, hours ingested since the last refresh).
+
+A level is the set of identity columns its rows keep (`LEVELS`); a query may read it when every
+column its aggregate keys display or identify by is among them (`level_for`):
+
+    namespace   cluster, namespace, project                                  keys namespace, project, cluster
+    node        cluster, node, provider_id                                   keys node, cluster
+    controller  cluster, namespace, project, controller_kind, controller     + controller, controllerKind
+
+A stored row has the columns of a `pod_shares` row (`POD_COLUMNS`): per hour and group, Σ cost,
+Σ share, Σ of every integral, min(active_start), max(active_end). A property column outside the
+level holds the value every member of the hour-group shares, else NULL. `grouping.properties_sql`
+(shared ⇔ min = max and no NULL) over stored rows is then exactly what it is over the pods: a value
+is shared by a group iff it is shared within each of its hour-groups and equal across them.
+
+A *variant* is what stored money depends on besides the facts: the price book and the method.
+Stored shares are those of the weighted split over the cluster domain, so a query may read stored
+rows when it has no customWeights, no filter, pod and label keys are absent, its method is the
+variant's, and it does not share idle by another rule (`usable`). `fingerprint` names a price book
+and method: stored rows of another fingerprint are stale and are rebuilt, never read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from kubetally.domain.aggregation import AggregateKey, Dimension
+from kubetally.domain.prices import PriceBook
+from kubetally.domain.vocabulary import Method, ShareSplit
+from kubetally.engine.grouping import PROPERTY_COLUMNS
+
+#: Bumped whenever the meaning or shape of stored rows changes: every stored row is then rebuilt.
+ROLLUP_VERSION = "1"
+
+#: The methods whose rollups are maintained: /v2/cost's default (Request) and Alauda's and the
+#: CostReport samples' (Effective). Usage-priced answers are computed live.
+METHODS = (Method.REQUEST, Method.EFFECTIVE)
+
+LEVELS: dict[str, tuple[str, ...]] = {
+    "namespace": ("cluster", "namespace", "project"),
+    "node": ("cluster", "node", "provider_id"),
+    "controller": ("cluster", "namespace", "project", "controller_kind", "controller"),
+}
+
+#: The columns an aggregate key reads (display and identity; see `engine.grouping`).
+_KEY_COLUMNS: dict[Dimension, frozenset[str]] = {
+    Dimension.NAMESPACE: frozenset({"namespace"}),
+    Dimension.PROJECT: frozenset({"project"}),
+    Dimension.CLUSTER: frozenset({"cluster"}),
+    Dimension.NODE: frozenset({"cluster", "node"}),
+    Dimension.CONTROLLER: frozenset({"cluster", "namespace", "controller_kind", "controller"}),
+    Dimension.CONTROLLER_KIND: frozenset({"controller_kind"}),
+}
+
+#: Stored workload rows: the `pod_shares` columns the answer stages read (labels excepted).
+POD_COLUMNS: dict[str, str] = {
+    "cluster": "VARCHAR",
+    "namespace": "VARCHAR",
+    "pod": "VARCHAR",
+    "pod_uid": "VARCHAR",
+    "node": "VARCHAR",
+    "segment_start": "BIGINT",
+    "segment_end": "BIGINT",
+    "project": "VARCHAR",
+    "controller_kind": "VARCHAR",
+    "controller": "VARCHAR",
+    "provider_id": "VARCHAR",
+    "cost": "DOUBLE",
+    "q_cpu": "DOUBLE",
+    "q_mem": "DOUBLE",
+    "cpu_request_core_seconds": "DOUBLE",
+    "cpu_usage_core_seconds": "DOUBLE",
+    "memory_request_byte_seconds": "DOUBLE",
+    "memory_usage_byte_seconds": "DOUBLE",
+    "active_start": "DOUBLE",
+    "active_end": "DOUBLE",
+    "share": "DOUBLE",
+}
+
+#: Stored node rows: the `node_idle` columns the answer stages read.
+NODE_COLUMNS: dict[str, str] = {
+    "cluster": "VARCHAR",
+    "node": "VARCHAR",
+    "provider_id": "VARCHAR",
+    "segment_start": "BIGINT",
+    "segment_end": "BIGINT",
+    "node_cost": "DOUBLE",
+    "idle": "DOUBLE",
+    "overcommitted": "BOOLEAN",
+}
+
+_SUMMED = ("cost", "q_cpu", "q_mem", "cpu_request_core_seconds", "cpu_usage_core_seconds",
+           "memory_request_byte_seconds", "memory_usage_byte_seconds", "share")
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """Relations (views on the engine's cursor) holding the stored rows of one variant and level
+    for the window's stored hours: `pods` (POD_COLUMNS), `nodes` (NODE_COLUMNS) and `unmatched`
+    (one BIGINT column `unmatched`: container facts of those hours without a node fact)."""
+
+    method: Method
+    level: str
+    pods: str = "stored_pods"
+    nodes: str = "stored_nodes"
+    unmatched: str = "stored_unmatched"
+
+
+def fingerprint(book: PriceBook, method: Method) -> str:
+    """A name for what stored money depends on: the rollup version, every price version, the method."""
+    text = f"{ROLLUP_VERSION}|{method.value}|{book!r}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def level_for(keys: tuple[AggregateKey, ...]) -> str | None:
+    """The coarsest level whose columns cover `keys`, or None (pod or label keys, or a mix no level holds)."""
+    needed: set[str] = set()
+    for key in keys:
+        columns = _KEY_COLUMNS.get(key.dimension)
+        if columns is None:
+            return None
+        needed |= columns
+    for name, kept in LEVELS.items():
+        if needed <= set(kept):
+            return name
+    return None
+
+
+def usable(method: Method, has_filter: bool, has_custom: bool, share_idle: bool, split: ShareSplit,
+           idle_by_node: bool) -> bool:
+    """Whether stored rows answer a query with these settings (see the module docstring)."""
+    shares_as_stored = not share_idle or (split is ShareSplit.WEIGHTED and not idle_by_node)
+    return method in METHODS and not has_filter and not has_custom and shares_as_stored
+
+
+def pod_rows_sql(level: str) -> str:
+    """SELECT of the stored rows of `level` from the materialised `pod_shares` (one book)."""
+    kept = LEVELS[level]
+    columns: list[str] = []
+    for column in POD_COLUMNS:
+        if column in kept or column in ("segment_start", "segment_end"):
+            columns.append(column)
+        elif column in _SUMMED:
+            columns.append(f"sum({column}) AS {column}")
+        elif column == "active_start":
+            columns.append("min(active_start) AS active_start")
+        elif column == "active_end":
+            columns.append("max(active_end) AS active_end")
+        else:
+            if column not in PROPERTY_COLUMNS.values():
+                raise ValueError(f"stored column {column} has no rule")
+            columns.append(
+                f"CASE WHEN min({column}) = max({column}) AND count({column}) = count(*) THEN min({column}) END "
+                f"AS {column}"
+            )
+    return (f"SELECT {', '.join(columns)} FROM pod_shares "
+            f"GROUP BY {', '.join(kept)}, segment_start, segment_end")
+
+
+def node_rows_sql() -> str:
+    """SELECT of the stored node rows from the materialised `node_idle` (one book)."""
+    return f"SELECT {', '.join(NODE_COLUMNS)} FROM node_idle"
+
+
+def unmatched_sql() -> str:
+    """SELECT of the unmatched container facts per cluster and segment from `container_cost`."""
+    return ("SELECT cluster, segment_start, count(*) FILTER (WHERE NOT matched) AS unmatched "
+            "FROM container_cost GROUP BY cluster, segment_start")

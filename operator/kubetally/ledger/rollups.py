@@ -1,0 +1,175 @@
+"""Stored rollups of the ledger's hours (`engine.rollup` says what they are and why).
+
+Tables, next to the facts in the ledger file:
+
+    rollup_pods_<level>   engine.rollup.POD_COLUMNS per fingerprint, hour and group of the level
+    rollup_nodes          engine.rollup.NODE_COLUMNS per fingerprint and node-hour
+    rollup_hours          (cluster, hour_start, fingerprint, unmatched): the hours built
+
+Invariants:
+- An hour's rollup is written in the same transaction as its `rollup_hours` row, for every level
+  at once, so an hour is either fully stored for a fingerprint or not at all.
+- `write_hour` deletes the hour's rollups in its own transaction: rewritten facts are never read
+  through stale rollups (the next `build` redoes the hour).
+- An hour counts as stored for a fingerprint only when every cluster that has the hour in `hours`
+  has it built (`covered`), so a query never mixes stored and live rows within one segment.
+
+`build` runs the engine's stages over runs of at most `chunk_hours` missing hours at a time (a
+day by default: at scale L ~240k container-hours, a few hundred MiB), so memory stays bounded
+however long the ledger is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import duckdb
+
+from kubetally.domain.prices import PriceBook
+from kubetally.domain.vocabulary import Method
+from kubetally.engine import rollup, stages
+from kubetally.engine.facts import Facts
+
+HOUR = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """The rollups a query could read: its method, the fingerprint of its prices, its level."""
+
+    method: Method
+    fingerprint: str
+    level: str
+
+
+def ddl() -> str:
+    """CREATE TABLE IF NOT EXISTS statements of the rollup tables."""
+    pods = ", ".join(f"{name} {kind}" for name, kind in rollup.POD_COLUMNS.items())
+    nodes = ", ".join(f"{name} {kind}" for name, kind in rollup.NODE_COLUMNS.items())
+    statements = [f"CREATE TABLE IF NOT EXISTS rollup_pods_{level} (fingerprint VARCHAR, {pods})"
+                  for level in rollup.LEVELS]
+    statements.append(f"CREATE TABLE IF NOT EXISTS rollup_nodes (fingerprint VARCHAR, {nodes})")
+    statements.append("CREATE TABLE IF NOT EXISTS rollup_hours (cluster VARCHAR, hour_start BIGINT, "
+                      "fingerprint VARCHAR, unmatched BIGINT)")
+    return ";\n".join(statements) + ";"
+
+
+def _tables() -> list[str]:
+    return [f"rollup_pods_{level}" for level in rollup.LEVELS] + ["rollup_nodes"]
+
+
+def forget_hour(cursor: duckdb.DuckDBPyConnection, cluster: str, hour_start: int) -> None:
+    """Delete every rollup of one cluster's hour (inside the caller's transaction)."""
+    for table in _tables():
+        cursor.execute(f"DELETE FROM {table} WHERE coalesce(cluster, '') = ? AND segment_start >= ? "
+                       "AND segment_start < ?", [cluster, hour_start, hour_start + HOUR])
+    cursor.execute("DELETE FROM rollup_hours WHERE cluster = ? AND hour_start = ?", [cluster, hour_start])
+
+
+def runs(hours: Iterable[int], limit: int) -> list[tuple[int, int]]:
+    """Sorted hour starts → [start, end) runs of consecutive hours, each at most `limit` hours long."""
+    out: list[tuple[int, int]] = []
+    for hour in sorted(set(hours)):
+        if out and out[-1][1] == hour and (hour - out[-1][0]) // HOUR < limit:
+            out[-1] = (out[-1][0], hour + HOUR)
+        else:
+            out.append((hour, hour + HOUR))
+    return out
+
+
+def complement(spans: list[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
+    """The parts of [start, end) outside the sorted, disjoint `spans`."""
+    out: list[tuple[int, int]] = []
+    cursor = start
+    for a, b in spans:
+        if a > cursor:
+            out.append((cursor, min(a, end)))
+        cursor = max(cursor, b)
+    if cursor < end:
+        out.append((cursor, end))
+    return [(a, b) for a, b in out if a < b]
+
+
+def in_runs(spans: list[tuple[int, int]]) -> str:
+    """SQL predicate: segment_start lies in one of `spans` (integers from our own tables)."""
+    if not spans:
+        return "FALSE"
+    return "(" + " OR ".join(f"(segment_start >= {int(a)} AND segment_start < {int(b)})" for a, b in spans) + ")"
+
+
+def covered(cursor: duckdb.DuckDBPyConnection, fingerprint: str, start: int, end: int) -> list[int]:
+    """Hour starts within [start, end) (whole hours) stored for `fingerprint` for every cluster."""
+    rows = cursor.execute(
+        "SELECT h.hour_start FROM hours AS h LEFT JOIN rollup_hours AS r "
+        "ON r.cluster = h.cluster AND r.hour_start = h.hour_start AND r.fingerprint = ? "
+        "WHERE h.hour_start >= ? AND h.hour_start + 3600 <= ? "
+        "GROUP BY h.hour_start HAVING count(r.hour_start) = count(*) ORDER BY h.hour_start",
+        [fingerprint, start, end],
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def stored_views(cursor: duckdb.DuckDBPyConnection, fingerprint: str, level: str, spans: list[tuple[int, int]],
+                 method: Method) -> rollup.Stored:
+    """Temporary views of the stored rows of `spans` on `cursor`, as `engine.rollup.Stored` names them."""
+    stored = rollup.Stored(method=method, level=level)
+    where = f"fingerprint = '{_checked(fingerprint)}' AND {in_runs(spans)}"
+    pods, nodes = ", ".join(rollup.POD_COLUMNS), ", ".join(rollup.NODE_COLUMNS)
+    cursor.execute(f"CREATE TEMP VIEW {stored.pods} AS SELECT {pods} FROM main.rollup_pods_{level} WHERE {where}")
+    cursor.execute(f"CREATE TEMP VIEW {stored.nodes} AS SELECT {nodes} FROM main.rollup_nodes WHERE {where}")
+    hours = where.replace("segment_start", "hour_start")
+    cursor.execute(f"CREATE TEMP VIEW {stored.unmatched} AS SELECT unmatched FROM main.rollup_hours WHERE {hours}")
+    return stored
+
+
+def _checked(fingerprint: str) -> str:
+    """A fingerprint is hex from `rollup.fingerprint`; anything else never reaches SQL text."""
+    if not fingerprint or any(ch not in "0123456789abcdef" for ch in fingerprint):
+        raise ValueError(f"not a rollup fingerprint: {fingerprint!r}")
+    return fingerprint
+
+
+def missing(cursor: duckdb.DuckDBPyConnection, fingerprint: str) -> list[int]:
+    """Hour starts that some cluster has in `hours` but not built for `fingerprint`."""
+    rows = cursor.execute(
+        "SELECT DISTINCT h.hour_start FROM hours AS h ANTI JOIN rollup_hours AS r "
+        "ON r.cluster = h.cluster AND r.hour_start = h.hour_start AND r.fingerprint = ? ORDER BY 1",
+        [fingerprint],
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def drop_stale(cursor: duckdb.DuckDBPyConnection, keep: list[str]) -> None:
+    """Delete the rows of every fingerprint not in `keep` (old prices, old rollup versions)."""
+    marks = ", ".join("?" for _ in keep)
+    for table in [*_tables(), "rollup_hours"]:
+        cursor.execute(f"DELETE FROM {table} WHERE fingerprint NOT IN ({marks})", keep)
+
+
+def build_span(cursor: duckdb.DuckDBPyConnection, facts: Facts, book: PriceBook, method: Method,
+               fingerprint: str, span: tuple[int, int]) -> None:
+    """Compute and store the rollups of [span) for `fingerprint` (in the caller's transaction);
+    `facts` are views on `cursor` over exactly the hours of the span."""
+    a, b = span
+    for table in _tables():
+        cursor.execute(f"DELETE FROM {table} WHERE fingerprint = ? AND segment_start >= ? AND segment_start < ?",
+                       [fingerprint, a, b])
+    cursor.execute("DELETE FROM rollup_hours WHERE fingerprint = ? AND hour_start >= ? AND hour_start < ?",
+                   [fingerprint, a, b])
+    books = stages.books_of(book, None)
+    try:
+        stages.materialise(cursor, facts, books, span, method, labels=False)
+        for level in rollup.LEVELS:
+            cursor.execute(f"INSERT INTO rollup_pods_{level} SELECT ?, * FROM ({rollup.pod_rows_sql(level)})",
+                           [fingerprint])
+        cursor.execute(f"INSERT INTO rollup_nodes SELECT ?, * FROM ({rollup.node_rows_sql()})", [fingerprint])
+        cursor.execute(
+            f"INSERT INTO rollup_hours SELECT h.cluster, h.hour_start, ?, coalesce(u.unmatched, 0) FROM hours AS h "
+            f"LEFT JOIN ({rollup.unmatched_sql()}) AS u ON u.cluster = h.cluster AND u.segment_start = h.hour_start "
+            "WHERE h.hour_start >= ? AND h.hour_start < ?",
+            [fingerprint, a, b],
+        )
+    finally:
+        stages.release(cursor)
+
