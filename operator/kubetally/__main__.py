@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--missing-only", action="store_true", help="skip hours the ledger already holds")
     ingest.add_argument("--retries", type=int, default=int(_env("retries", "4") or 4), help="per query")
     ingest.add_argument("--timeout", type=float, default=float(_env("timeout", "60") or 60), help="seconds per query")
+    rollups = commands.add_parser("rollups", help="store the ledger's hourly rollups now (serve and run do it too)")
+    rollups.add_argument("--ledger", default=_env("ledger"), required=_env("ledger") is None, help="DuckDB file")
+    rollups.add_argument("--rebuild", action="store_true", help="drop every stored rollup first")
     serve = commands.add_parser("serve", help="serve the HTTP APIs and ingest in the background (no Kubernetes)")
     serve.add_argument("--prometheus-url", default=_env("prometheus-url"), required=_env("prometheus-url") is None)
     serve.add_argument("--ledger", default=_env("ledger"), required=_env("ledger") is None, help="DuckDB file")
@@ -166,6 +169,25 @@ async def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _rollups(args: argparse.Namespace) -> int:
+    """Build the rollups for the prices recorded in the ledger (CostWeights `default`, else
+    OpenCost's defaults), as `kubetally serve` and `run` do after every ingest pass."""
+    from kubetally.domain.prices import opencost_default
+    from kubetally.ledger.pricebook import price_book
+    from kubetally.ledger.store import DuckDBLedger
+    from kubetally.service import DEFAULT_WEIGHTS
+
+    ledger = DuckDBLedger(args.ledger)
+    started = time.perf_counter()
+    try:
+        built = ledger.build_rollups(price_book(ledger, DEFAULT_WEIGHTS) or opencost_default(), rebuild=args.rebuild)
+    finally:
+        ledger.close()
+    print(f"stored {built} hour-builds in {time.perf_counter() - started:.1f} s, "
+          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB", flush=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -190,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = Path(args.workdir) if args.workdir else cache / "demo" / "run"
         return run_demo(DemoOptions(cache=cache, workdir=workdir, port=args.port))
     try:
-        commands = {"serve": _serve, "ingest": _ingest, "run": _operator}
+        commands = {"serve": _serve, "ingest": _ingest, "run": _operator, "rollups": _rollups}
         return asyncio.run(commands[args.command](args))
     except (KubetallyError, SpecError) as error:
         print(f"kubetally: {error}", file=sys.stderr)

@@ -37,6 +37,9 @@ from kubetally.sources.collect import RangeSource
 DEFAULT_WEIGHTS = "default"
 #: The most groups (distinct rows per step) one answer may hold (CORRECTNESS.md S5).
 MAX_GROUPS = 50_000
+#: The most workload rows (groups × steps) one answer may hold: 30 days by hour of 500 namespaces
+#: (360k) fits; 30 days by hour of 2.6k controllers (1.9M, ~1 GB of JSON) is refused with a 400.
+MAX_ROWS = 400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +86,11 @@ class CostService:
         start, end = query.window.start_epoch(), query.window.end_epoch()
         prices, custom = self.books(custom_weights)
         live, plan = await ingest.window_facts(self.source, self.ledger, self.config, start, end)
-        wanted = self._wanted(query, prices, custom is not None)
+        wanted = self.rollups_for(query, prices, custom is not None)
 
         def compute() -> CostTable:
             with self.ledger.facts(start, end, live, wanted) as facts:
-                return pipeline.compute(facts, prices, query, custom_prices=custom)
+                return pipeline.compute(facts, prices, query, custom_prices=custom, max_rows=MAX_ROWS)
 
         table = await asyncio.to_thread(compute)
         groups = max(Counter(row.step_start for row in table.rows).values(), default=0)
@@ -100,7 +103,8 @@ class CostService:
         return CostAnswer(table=table, plan=plan)
 
     @staticmethod
-    def _wanted(query: CostQuery, prices: PriceBook, custom: bool) -> Wanted | None:
+    def rollups_for(query: CostQuery, prices: PriceBook, custom: bool) -> Wanted | None:
+        """The stored rollups that may answer `query` priced by `prices`, or None (facts only)."""
         level = rollup.level_for(query.aggregate)
         if level is None or not rollup.usable(query.method, query.filter is not None, custom, query.share_idle,
                                               query.share_split, query.idle_by_node):

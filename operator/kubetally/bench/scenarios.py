@@ -79,9 +79,9 @@ def serving(ledger: Path, spec: ClusterSpec, prometheus: str, workdir: Path) -> 
         yield _Serve(url=url, pid=process.pid)
 
 
-def _get(client: httpx.Client, path: str, params: dict[str, str]) -> dict[str, Any]:
+def _get(client: httpx.Client, path: str, params: dict[str, str], expect: int = 200) -> dict[str, Any]:
     response = client.get(path, params=params)
-    if response.status_code != 200:
+    if response.status_code != expect:
         raise RuntimeError(f"GET {path} {params} answered {response.status_code}: {response.text[:300]}")
     body: dict[str, Any] = response.json()
     return body
@@ -123,13 +123,14 @@ def report_timing(ledger: DuckDBLedger, spec: ClusterSpec, runs: int) -> Timing:
 
 
 def http_timing(serve: _Serve, path: str, params: dict[str, str], runs: int,
-                *, warm_up: bool = True) -> tuple[Timing, dict[str, Any]]:
-    """Time `runs` GETs (after one warm-up, unless the figure is minutes long); returns the last body."""
+                *, warm_up: bool = True, expect: int = 200) -> tuple[Timing, dict[str, Any]]:
+    """Time `runs` GETs answering `expect` (after one warm-up, unless the figure is minutes long);
+    returns the last body."""
     bodies: list[dict[str, Any]] = []
     with httpx.Client(base_url=serve.url, timeout=1800.0) as client:
         if warm_up:
-            _get(client, path, params)
-        timing = timed(lambda: bodies.append(_get(client, path, params)), runs)
+            _get(client, path, params, expect)
+        timing = timed(lambda: bodies.append(_get(client, path, params, expect)), runs)
     return timing, bodies[-1]
 
 
@@ -147,6 +148,18 @@ def ingest_subprocess(prometheus: str, ledger: Path, spec: ClusterSpec, start: i
     if found is None:
         raise RuntimeError(f"kubetally ingest printed no peak RSS: {result.stdout[-500:]}")
     return elapsed, float(found.group(1))
+
+
+def rollups_subprocess(ledger: Path) -> tuple[float, float, int]:
+    """`kubetally rollups --rebuild` on `ledger`: (wall seconds, peak RSS in MiB, hour-builds)."""
+    command = [sys.executable, "-m", "kubetally", "rollups", "--ledger", str(ledger), "--rebuild"]
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=3600)
+    elapsed = time.perf_counter() - started
+    found = re.search(r"stored (\d+) hour-builds .* peak RSS (\d+) MiB", result.stdout)
+    if result.returncode != 0 or found is None:
+        raise RuntimeError(f"kubetally rollups failed: {result.stdout[-500:]} {result.stderr[-2000:]}")
+    return elapsed, float(found.group(2)), int(found.group(1))
 
 
 def counted_ingest(prometheus: str, ledger_path: Path, spec: ClusterSpec, start: int, end: int) -> CountingSource:

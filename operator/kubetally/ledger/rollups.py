@@ -143,8 +143,9 @@ def missing(cursor: duckdb.DuckDBPyConnection, fingerprint: str) -> list[int]:
 def drop_stale(cursor: duckdb.DuckDBPyConnection, keep: list[str]) -> None:
     """Delete the rows of every fingerprint not in `keep` (old prices, old rollup versions)."""
     marks = ", ".join("?" for _ in keep)
+    where = f"fingerprint NOT IN ({marks})" if keep else "TRUE"
     for table in [*_tables(), "rollup_hours"]:
-        cursor.execute(f"DELETE FROM {table} WHERE fingerprint NOT IN ({marks})", keep)
+        cursor.execute(f"DELETE FROM {table} WHERE {where}", keep)
 
 
 def build_span(cursor: duckdb.DuckDBPyConnection, facts: Facts, book: PriceBook, method: Method,

@@ -216,15 +216,15 @@ class DuckDBLedger:
             cursor.close()
         return [PriceRecord(str(r[0]), int(r[1]), int(r[2]), json.loads(str(r[3]))) for r in rows]
 
-    def build_rollups(self, book: PriceBook, *, chunk_hours: int = 24) -> int:
+    def build_rollups(self, book: PriceBook, *, chunk_hours: int = 24, rebuild: bool = False) -> int:
         """Store the rollups of every ingested hour not yet stored for `book` (per maintained
-        method), a run of at most `chunk_hours` hours per transaction; drop those of other prices.
-        Returns how many hour-builds were done (hours × methods)."""
+        method), a run of at most `chunk_hours` hours per transaction; drop those of other prices
+        (with `rebuild`, drop all first). Returns how many hour-builds were done (hours × methods)."""
         wanted = {method: rollup.fingerprint(book, method) for method in rollup.METHODS}
         with self._write_lock:
             cursor = self._con.cursor()
             try:
-                rollups.drop_stale(cursor, list(wanted.values()))
+                rollups.drop_stale(cursor, [] if rebuild else list(wanted.values()))
             finally:
                 cursor.close()
         built = 0

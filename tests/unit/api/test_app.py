@@ -157,3 +157,17 @@ async def test_too_many_groups_is_a_400_naming_the_cap(client: TestClient[Any, A
     assert response.status == 400
     assert "over the cap of 5" in (await response.json())["message"]
     assert (await client.get("/v2/cost", params={"window": WINDOW, "aggregate": "namespace"})).status == 200
+
+
+async def test_too_many_rows_is_a_400_before_the_rows_are_built(
+    client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By hour, the topology's workloads are 5 pods in h0 and 6 in h1 (job-1 runs only in h1): 11 rows;
+    by namespace, 4 in each hour: 8 rows."""
+    monkeypatch.setattr("kubetally.service.MAX_ROWS", 10)
+    response = await client.get("/v2/cost", params={"window": WINDOW, "step": "1h"})
+    assert response.status == 400
+    body = await response.json()
+    assert "the answer has 11 rows (groups × steps), over the cap of 10" in body["message"]
+    assert "step=1d" in body["message"]
+    assert (await client.get("/v2/cost", params={"window": WINDOW, "step": "1h", "aggregate": "namespace"})).status == 200
