@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from kubetally import ingest
 from kubetally.domain.errors import SpecError
 from kubetally.domain.prices import PriceBook, opencost_default
+from kubetally.domain.vocabulary import Item
 from kubetally.engine import pipeline, rollup, usage
 from kubetally.engine.query import CostQuery, CostTable, UsageQuery, UsageRow
 from kubetally.ledger.pricebook import price_book, record_cost_weights
@@ -125,9 +126,12 @@ class CostService:
         end = min(end, max(start, now - now % self.config.resolution_seconds))
         prices, _ = self.books(None)
         live, _ = await ingest.window_facts(self.source, self.ledger, self.config, start, end)
+        wanted = None
+        if query.method in rollup.METHODS and query.item in (Item.CPU, Item.MEMORY):
+            wanted = Wanted(query.method, rollup.fingerprint(prices, query.method), "namespace")
 
         def compute() -> tuple[UsageRow, ...]:
-            with self.ledger.facts(start, end, live) as facts:
+            with self.ledger.facts(start, end, live, wanted) as facts:
                 return usage.compute_usage(facts, prices, query)
 
         return await asyncio.to_thread(compute)

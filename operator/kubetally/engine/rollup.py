@@ -39,7 +39,7 @@ from kubetally.domain.vocabulary import Method, ShareSplit
 from kubetally.engine.grouping import PROPERTY_COLUMNS
 
 #: Bumped whenever the meaning or shape of stored rows changes: every stored row is then rebuilt.
-ROLLUP_VERSION = "1"
+ROLLUP_VERSION = "2"
 
 #: The methods whose rollups are maintained: /v2/cost's default (Request) and Alauda's and the
 #: CostReport samples' (Effective). Usage-priced answers are computed live.
@@ -61,7 +61,9 @@ _KEY_COLUMNS: dict[Dimension, frozenset[str]] = {
     Dimension.CONTROLLER_KIND: frozenset({"controller_kind"}),
 }
 
-#: Stored workload rows: the `pod_shares` columns the answer stages read (labels excepted).
+#: Stored workload rows: the `pod_shares` columns the answer stages read (labels excepted); the
+#: namespace level's `cpu_cost`, `mem_cost`, `q_cpu` and `q_mem` also answer Alauda's Cpu and Memory
+#: usage (`engine.usage`), which is container cost without idle.
 POD_COLUMNS: dict[str, str] = {
     "cluster": "VARCHAR",
     "namespace": "VARCHAR",
@@ -75,6 +77,8 @@ POD_COLUMNS: dict[str, str] = {
     "controller": "VARCHAR",
     "provider_id": "VARCHAR",
     "cost": "DOUBLE",
+    "cpu_cost": "DOUBLE",
+    "mem_cost": "DOUBLE",
     "q_cpu": "DOUBLE",
     "q_mem": "DOUBLE",
     "cpu_request_core_seconds": "DOUBLE",
@@ -98,7 +102,7 @@ NODE_COLUMNS: dict[str, str] = {
     "overcommitted": "BOOLEAN",
 }
 
-_SUMMED = ("cost", "q_cpu", "q_mem", "cpu_request_core_seconds", "cpu_usage_core_seconds",
+_SUMMED = ("cost", "cpu_cost", "mem_cost", "q_cpu", "q_mem", "cpu_request_core_seconds", "cpu_usage_core_seconds",
            "memory_request_byte_seconds", "memory_usage_byte_seconds", "share")
 
 

@@ -28,7 +28,9 @@ POD_KEY = "cluster, namespace, pod, pod_uid, node, segment_start, segment_end"
 
 def pod_segments_sql(books: list[PricedBook]) -> str:
     """SELECT of one row per pod and segment from the `container_cost` table."""
-    costs = ", ".join(f"sum(cpu_cost{b.suffix} + mem_cost{b.suffix}) AS cost{b.suffix}" for b in books)
+    costs = ", ".join(f"sum(cpu_cost{b.suffix} + mem_cost{b.suffix}) AS cost{b.suffix}, "
+                      f"sum(cpu_cost{b.suffix}) AS cpu_cost{b.suffix}, sum(mem_cost{b.suffix}) AS mem_cost{b.suffix}"
+                      for b in books)
     return f"""
 SELECT {POD_KEY},
        any_value(project) AS project, any_value(controller_kind) AS controller_kind,

@@ -16,6 +16,9 @@ Groups: project kinds → (project, cluster); namespace kinds → (project, clus
 cluster kinds → (cluster). A namespace without a project reports project "". Kinds without
 `_all` keep only the object called `name`; `project` scopes everything to one project (the project
 endpoint). Rows are sorted by period, project, cluster, namespace.
+
+With `facts.stored` (namespace-level rollups, `engine.rollup`) Cpu and Memory rows add the stored
+hours' Σ q and Σ cpu_cost / mem_cost to those of the facts of the other hours.
 """
 
 from __future__ import annotations
@@ -67,7 +70,12 @@ def compute_usage(facts: Facts, prices: PriceBook, query: UsageQuery) -> tuple[U
         else:
             stages.materialise(cursor, facts, stages.books_of(prices, None), window, query.method, pods=False,
                                labels=False)
-            source = _container_source(query.item)
+            source = _container_source(query.item, "container_cost")
+            if facts.stored is not None:
+                if facts.stored.method is not query.method or facts.stored.level != "namespace":
+                    raise ValueError(f"stored {facts.stored.method.value} rows at level {facts.stored.level} "
+                                     "cannot answer this usage query")
+                source += " UNION ALL " + _container_source(query.item, facts.stored.pods)
         groups = _GROUPS[query.kind]
         conditions = ["TRUE"]
         if query.project is not None:
@@ -104,15 +112,16 @@ ORDER BY p_idx, {", ".join(groups)}"""
     return tuple(out)
 
 
-def _container_source(item: Item) -> str:
+def _container_source(item: Item, relation: str) -> str:
+    """Quantity and money per row of `relation` (`container_cost`, or stored namespace rows)."""
     if item is Item.CPU:
         return (
             "SELECT cluster, namespace, project, segment_start, q_cpu / 3600.0 AS quantity, "
-            "cpu_cost AS money FROM container_cost"
+            f"cpu_cost AS money FROM {relation}"
         )
     return (
         f"SELECT cluster, namespace, project, segment_start, q_mem / 3600.0 / {GIB} AS quantity, "
-        "mem_cost AS money FROM container_cost"
+        f"mem_cost AS money FROM {relation}"
     )
 
 

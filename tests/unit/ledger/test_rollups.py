@@ -22,10 +22,10 @@ import pytest
 from kubetally.bench.ledgers import batch_of
 from kubetally.domain.aggregation import AggregateKey, Dimension
 from kubetally.domain.prices import PriceBook, opencost_default
-from kubetally.domain.vocabulary import Method, ShareSplit
-from kubetally.domain.window import Window
-from kubetally.engine import pipeline, rollup
-from kubetally.engine.query import CostQuery, CostTable
+from kubetally.domain.vocabulary import Item, Method, ShareSplit, UsageKind
+from kubetally.domain.window import CalendarStep, Window, calendar_periods, parse_date_range
+from kubetally.engine import pipeline, rollup, usage
+from kubetally.engine.query import CostQuery, CostTable, UsageQuery
 from kubetally.ledger import rollups
 from kubetally.ledger.batch import FactBatch
 from kubetally.ledger.rollups import Wanted
@@ -138,6 +138,37 @@ def test_rewritten_hours_and_live_edges_mix_with_stored_ones(tmp_path: Path) -> 
     assert [h for (h,) in hours_in_facts] == [hours[0], hours[-1]]
     assert_same(answer(ledger, book, query, stored=False, live=live_edge)[0],
                 answer(ledger, book, query, stored=True, live=live_edge)[0])
+
+
+def test_alauda_usage_from_stored_rows_equals_usage_from_facts(tmp_path: Path) -> None:
+    """Cpu and Memory usage by project, namespace and cluster, with one hour rewritten (so one hour
+    comes from the facts and the rest from the rollups)."""
+    spec = small()
+    cluster = generate(spec)
+    ledger = DuckDBLedger(tmp_path / "l.duckdb")
+    for hour in range(spec.start, spec.end, H):
+        ledger.write_hour(spec.name, hour, batch_of(fact_arrays(cluster, hour)), 1.0, ingested_at=spec.end)
+    book = opencost_default()
+    ledger.build_rollups(book)
+    ledger.write_hour(spec.name, spec.start + 5 * H, batch_of(fact_arrays(cluster, spec.start + 5 * H)), 1.0,
+                      ingested_at=spec.end)
+    periods = calendar_periods(parse_date_range("2026-01-01", "2026-01-01"), CalendarStep.DAY)
+    start, end = periods[0].window.start_epoch(), periods[-1].window.end_epoch()
+    kinds = [(UsageKind.PROJECT_ALL, None), (UsageKind.NAMESPACE_ALL, None), (UsageKind.CLUSTER_ALL, None),
+             (UsageKind.NAMESPACE, "ns-002")]
+    for (kind, name), item, method in itertools.product(kinds, [Item.CPU, Item.MEMORY], list(rollup.METHODS)):
+        query = UsageQuery(periods=periods, kind=kind, item=item, method=method, name=name)
+        with ledger.facts(start, end) as facts:
+            live = usage.compute_usage(facts, book, query)
+        with ledger.facts(start, end, None, Wanted(method, rollup.fingerprint(book, method), "namespace")) as facts:
+            assert facts.stored is not None
+            stored = usage.compute_usage(facts, book, query)
+        assert live, query
+        assert [(r.project, r.cluster, r.namespace, r.start) for r in live] == [
+            (r.project, r.cluster, r.namespace, r.start) for r in stored]
+        for a, b in zip(live, stored, strict=True):
+            assert a.usage == pytest.approx(b.usage, rel=1e-9, abs=1e-12)
+            assert a.cost == pytest.approx(b.cost, rel=1e-9, abs=1e-12)
 
 
 def test_a_price_change_makes_stored_rows_stale_until_rebuilt(tmp_path: Path) -> None:
