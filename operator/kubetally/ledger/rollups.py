@@ -7,6 +7,8 @@ Tables, next to the facts in the ledger file:
     rollup_hours          (cluster, hour_start, fingerprint, unmatched): the hours built
 
 Invariants:
+- The tables have the shape of the running code's `ROLLUP_VERSION` (recorded in `ledger_meta`);
+  opening a ledger written by another version drops its rollups, which are then built again.
 - An hour's rollup is written in the same transaction as its `rollup_hours` row, for every level
   at once, so an hour is either fully stored for a fingerprint or not at all.
 - `write_hour` deletes the hour's rollups in its own transaction: rewritten facts are never read
@@ -43,16 +45,21 @@ class Wanted:
     level: str
 
 
-def ddl() -> str:
-    """CREATE TABLE IF NOT EXISTS statements of the rollup tables."""
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the rollup tables; where a ledger holds those of another `ROLLUP_VERSION` (another
+    shape), drop them first: rollups are derived data, and `build` stores them again."""
+    row = con.execute("SELECT value FROM ledger_meta WHERE key = 'rollup_version'").fetchone()
+    if row is None or row[0] != rollup.ROLLUP_VERSION:
+        for table in [*_tables(), "rollup_hours"]:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute("INSERT OR REPLACE INTO ledger_meta VALUES ('rollup_version', ?)", [rollup.ROLLUP_VERSION])
     pods = ", ".join(f"{name} {kind}" for name, kind in rollup.POD_COLUMNS.items())
     nodes = ", ".join(f"{name} {kind}" for name, kind in rollup.NODE_COLUMNS.items())
-    statements = [f"CREATE TABLE IF NOT EXISTS rollup_pods_{level} (fingerprint VARCHAR, {pods})"
-                  for level in rollup.LEVELS]
-    statements.append(f"CREATE TABLE IF NOT EXISTS rollup_nodes (fingerprint VARCHAR, {nodes})")
-    statements.append("CREATE TABLE IF NOT EXISTS rollup_hours (cluster VARCHAR, hour_start BIGINT, "
-                      "fingerprint VARCHAR, unmatched BIGINT)")
-    return ";\n".join(statements) + ";"
+    for level in rollup.LEVELS:
+        con.execute(f"CREATE TABLE IF NOT EXISTS rollup_pods_{level} (fingerprint VARCHAR, {pods})")
+    con.execute(f"CREATE TABLE IF NOT EXISTS rollup_nodes (fingerprint VARCHAR, {nodes})")
+    con.execute("CREATE TABLE IF NOT EXISTS rollup_hours (cluster VARCHAR, hour_start BIGINT, "
+                "fingerprint VARCHAR, unmatched BIGINT)")
 
 
 def _tables() -> list[str]:
@@ -158,19 +165,18 @@ def build_span(cursor: duckdb.DuckDBPyConnection, facts: Facts, book: PriceBook,
                        [fingerprint, a, b])
     cursor.execute("DELETE FROM rollup_hours WHERE fingerprint = ? AND hour_start >= ? AND hour_start < ?",
                    [fingerprint, a, b])
-    books = stages.books_of(book, None)
-    try:
-        stages.materialise(cursor, facts, books, span, method, labels=False)
-        for level in rollup.LEVELS:
-            cursor.execute(f"INSERT INTO rollup_pods_{level} SELECT ?, * FROM ({rollup.pod_rows_sql(level)})",
-                           [fingerprint])
-        cursor.execute(f"INSERT INTO rollup_nodes SELECT ?, * FROM ({rollup.node_rows_sql()})", [fingerprint])
-        cursor.execute(
-            f"INSERT INTO rollup_hours SELECT h.cluster, h.hour_start, ?, coalesce(u.unmatched, 0) FROM hours AS h "
-            f"LEFT JOIN ({rollup.unmatched_sql()}) AS u ON u.cluster = h.cluster AND u.segment_start = h.hour_start "
-            "WHERE h.hour_start >= ? AND h.hour_start < ?",
-            [fingerprint, a, b],
-        )
-    finally:
-        stages.release(cursor)
+    # No try/finally: on an error the caller's ROLLBACK also drops the temporary tables.
+    stages.materialise(cursor, facts, stages.books_of(book, None), span, method, labels=False)
+    for level in rollup.LEVELS:
+        cursor.execute(f"INSERT INTO rollup_pods_{level} BY NAME SELECT ? AS fingerprint, * "
+                       f"FROM ({rollup.pod_rows_sql(level)})", [fingerprint])
+    cursor.execute(f"INSERT INTO rollup_nodes BY NAME SELECT ? AS fingerprint, * FROM ({rollup.node_rows_sql()})",
+                   [fingerprint])
+    cursor.execute(
+        f"INSERT INTO rollup_hours SELECT h.cluster, h.hour_start, ?, coalesce(u.unmatched, 0) FROM hours AS h "
+        f"LEFT JOIN ({rollup.unmatched_sql()}) AS u ON u.cluster = h.cluster AND u.segment_start = h.hour_start "
+        "WHERE h.hour_start >= ? AND h.hour_start < ?",
+        [fingerprint, a, b],
+    )
+    stages.release(cursor)
 

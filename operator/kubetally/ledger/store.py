@@ -99,7 +99,7 @@ class DuckDBLedger:
         for table, columns in TABLES.items():
             body = ", ".join(f"{name} {kind}" for name, kind in columns.items())
             self._con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({body})")
-        self._con.execute(rollups.ddl())
+        rollups.ensure_tables(self._con)
         self._con.execute(
             "INSERT INTO ledger_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)]
         )
@@ -155,26 +155,33 @@ class DuckDBLedger:
         """Replace hour [hour_start, hour_start + 3600) of `cluster` with `batch`, atomically."""
         if hour_start % 3600:
             raise ValueError(f"hour_start {hour_start} is not on an hour boundary")
+        with self._transaction() as cursor:
+            for table in TABLES:
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE coalesce(cluster, '') = ? AND segment_start >= ? AND segment_start < ?",
+                    [cluster, hour_start, hour_start + 3600],
+                )
+                insert(cursor, table, table, batch.tables[table])
+            rollups.forget_hour(cursor, cluster, hour_start)
+            cursor.execute(
+                "INSERT OR REPLACE INTO hours VALUES (?, ?, ?, ?, ?)",
+                [cluster, hour_start, coverage, ingested_at, batch.rows("container_facts")],
+            )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor inside one transaction, under the write lock: committed if the block ends
+        normally, rolled back (temporary tables included) if it raises."""
         with self._write_lock:
             cursor = self._con.cursor()
             try:
                 cursor.execute("BEGIN TRANSACTION")
-                for table in TABLES:
-                    cursor.execute(
-                        f"DELETE FROM {table} WHERE coalesce(cluster, '') = ? "
-                        "AND segment_start >= ? AND segment_start < ?",
-                        [cluster, hour_start, hour_start + 3600],
-                    )
-                    insert(cursor, table, table, batch.tables[table])
-                rollups.forget_hour(cursor, cluster, hour_start)
-                cursor.execute(
-                    "INSERT OR REPLACE INTO hours VALUES (?, ?, ?, ?, ?)",
-                    [cluster, hour_start, coverage, ingested_at, batch.rows("container_facts")],
-                )
+                try:
+                    yield cursor
+                except BaseException:
+                    cursor.execute("ROLLBACK")
+                    raise
                 cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
             finally:
                 cursor.close()
 
@@ -221,12 +228,8 @@ class DuckDBLedger:
         method), a run of at most `chunk_hours` hours per transaction; drop those of other prices
         (with `rebuild`, drop all first). Returns how many hour-builds were done (hours × methods)."""
         wanted = {method: rollup.fingerprint(book, method) for method in rollup.METHODS}
-        with self._write_lock:
-            cursor = self._con.cursor()
-            try:
-                rollups.drop_stale(cursor, [] if rebuild else list(wanted.values()))
-            finally:
-                cursor.close()
+        with self._transaction() as cursor:
+            rollups.drop_stale(cursor, [] if rebuild else list(wanted.values()))
         built = 0
         for method, fingerprint in wanted.items():
             cursor = self._con.cursor()
@@ -235,18 +238,9 @@ class DuckDBLedger:
             finally:
                 cursor.close()
             for span in spans:
-                with self._write_lock:
-                    cursor = self._con.cursor()
-                    try:
-                        cursor.execute("BEGIN TRANSACTION")
-                        facts = self._fact_views(cursor, span[0], span[1], None, [span])
-                        rollups.build_span(cursor, facts, book, method, fingerprint, span)
-                        cursor.execute("COMMIT")
-                    except BaseException:
-                        cursor.execute("ROLLBACK")
-                        raise
-                    finally:
-                        cursor.close()
+                with self._transaction() as cursor:
+                    facts = self._fact_views(cursor, span[0], span[1], None, [span])
+                    rollups.build_span(cursor, facts, book, method, fingerprint, span)
                 built += (span[1] - span[0]) // 3600
         return built
 

@@ -214,3 +214,18 @@ def test_runs_and_their_complement() -> None:
                                                                           (14400, 18000)]
     assert rollups.complement([(0, 18000)], 0, 18000) == []
     assert rollups.in_runs([]) == "FALSE"
+
+
+def test_a_ledger_with_rollups_of_another_version_gets_them_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "l.duckdb"
+    ledger = topology_ledger(path)
+    ledger._con.execute("DROP TABLE rollup_pods_namespace")
+    ledger._con.execute("CREATE TABLE rollup_pods_namespace (fingerprint VARCHAR, cluster VARCHAR)")  # an old shape
+    ledger._con.execute("UPDATE ledger_meta SET value = 'old' WHERE key = 'rollup_version'")
+    ledger.close()
+    ledger = DuckDBLedger(path)
+    assert ledger.build_rollups(topology.default_book()) == 2 * len(rollup.METHODS)
+    query = CostQuery(window=topology.WINDOW, aggregate=(AggregateKey(Dimension.NAMESPACE),), method=Method.EFFECTIVE)
+    table, used = answer(ledger, topology.default_book(), query, stored=True)
+    assert used
+    assert {row.name: row.cost for row in table.rows}["web"] == pytest.approx(0.60)
