@@ -24,6 +24,8 @@ from kubetally.domain.labels import sanitize_label_key
 from kubetally.domain.timeparse import parse_rfc3339, parse_unix
 from kubetally.sources.catalogue import SourceConfig
 
+_MEMORY_HELP = "DuckDB memory cap, e.g. 1GB (default: DuckDB's, 80%% of RAM); bigger work spills to <ledger>.tmp"
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"KUBETALLY_{name.upper().replace('-', '_')}", default)
@@ -66,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--resolution", type=int, default=int(_env("resolution", "60") or 60))
     serve.add_argument("--backfill-days", type=int, default=int(_env("backfill-days", "30") or 30))
     serve.add_argument("--now", type=_time, default=None, help="replay: pretend the current time is T")
+    serve.add_argument("--memory-limit", default=_env("memory-limit"), help=_MEMORY_HELP)
     run = commands.add_parser("run", help="the operator: CostWeights and CostReports, with the API and the ingest")
     run.add_argument("--prometheus-url", default=_env("prometheus-url"), required=_env("prometheus-url") is None)
     run.add_argument("--ledger", default=_env("ledger"), required=_env("ledger") is None, help="DuckDB file")
@@ -79,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--admin-namespaces", default=_env("admin-namespaces", ""),
                      help="comma-separated namespaces whose CostReports see every project")
     run.add_argument("--now", type=_time, default=None, help="replay: pretend the current time is T")
+    run.add_argument("--memory-limit", default=_env("memory-limit"), help=_MEMORY_HELP)
     demo = commands.add_parser("demo", help="everything on this machine: control plane, Prometheus, ledger, operator")
     demo.add_argument("--port", type=int, default=int(_env("port", "8080") or 8080), help="the operator's API port")
     demo.add_argument("--cache", default=_env("cache"), help="cache directory (default ~/.cache/kubetally)")
@@ -100,7 +104,8 @@ async def _operator(args: argparse.Namespace) -> int:
 
     options = RunOptions(
         serve=ServeOptions(prometheus_url=args.prometheus_url, ledger=Path(args.ledger), weights=(), port=args.port,
-                           host=args.host, config=_config(args), backfill_days=args.backfill_days, now=args.now),
+                           host=args.host, config=_config(args), backfill_days=args.backfill_days, now=args.now,
+                           memory_limit=args.memory_limit),
         admin_namespaces=frozenset(ns.strip() for ns in args.admin_namespaces.split(",") if ns.strip()),
     )
     await kopf.operator(clusterwide=True, standalone=True, memo=kopf.Memo(options=options))
@@ -129,6 +134,7 @@ async def _serve(args: argparse.Namespace) -> int:
             config=_config(args),
             backfill_days=args.backfill_days,
             now=args.now,
+            memory_limit=args.memory_limit,
         )
     )
     return 0
@@ -204,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--scales takes a subset of {', '.join(SCALES)} (got {', '.join(unknown)}); --runs >= 1")
         options = BenchOptions(cache=Path(args.cache) if args.cache else default_cache(), output=Path(args.output),
                                runs=args.runs, scales=scales)
-        return run_bench(options, "kubetally bench " + " ".join(sys.argv[1:] if argv is None else argv[1:]))
+        return run_bench(options, "kubetally " + " ".join(sys.argv[1:] if argv is None else argv))
     if args.command == "demo":
         from kubetally.demo import DemoOptions, default_cache, run_demo
 

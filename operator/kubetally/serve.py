@@ -48,6 +48,7 @@ class ServeOptions:
     backfill_days: int = 30
     ingest_interval_seconds: float = 60.0
     now: int | None = None
+    memory_limit: str | None = None
 
 
 def make_clock(now: int | None) -> Callable[[], int]:
@@ -136,7 +137,7 @@ async def ingest_loop(service: CostService, client: PrometheusClient, options: S
 
 async def serve(options: ServeOptions) -> None:
     """Run until SIGINT or SIGTERM."""
-    ledger = DuckDBLedger(options.ledger)
+    ledger = DuckDBLedger(options.ledger, memory_limit=options.memory_limit)
     clock = make_clock(options.now)
     async with PrometheusClient(options.prometheus_url) as client:
         service = CostService(ledger, client, options.config, clock)

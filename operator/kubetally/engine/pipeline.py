@@ -30,9 +30,7 @@ Units: money in the price book's currency; averages in cores and bytes; hours ar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import duckdb
 
@@ -97,7 +95,7 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
     finally:
         stages.release(cursor)
     finished += [_finish(row, node_cost) for row in rows]
-    finished.sort(key=lambda r: (r.step_start, _KIND_ORDER[r.kind], -r.cost, r.key, sorted(r.properties.items())))
+    finished.sort(key=lambda r: (r.step_start, _KIND_ORDER[r.kind], -r.cost, r.key, tuple(r.properties.items())))
     custom = books[1].book if len(books) > 1 else None
     return CostTable(
         rows=tuple(finished),
@@ -225,7 +223,17 @@ SELECT step_idx, [{keys}] AS key, {_sums(books, with_share, "cost")}, {shared}, 
        max(active_end) - min(active_start) AS span, {group.labels} AS labels, {grouping.properties_sql()}
 FROM (SELECT *, {index} AS step_idx, {group.select} FROM pod_shares WHERE {where})
 GROUP BY step_idx, {group.group_by}"""
-    result = cursor.execute(sql, params.values)
+    # The answer is counted in DuckDB before any row becomes a Python object (see `compute`).
+    cursor.execute(f"CREATE TEMP TABLE workload_rows AS {sql}", params.values)
+    found = cursor.execute("SELECT count(*) FROM workload_rows").fetchone()
+    count = int(found[0]) if found else 0
+    if max_rows is not None and count > max_rows:
+        raise SpecError(
+            "step",
+            f"the answer has {count} rows (groups × steps), over the cap of {max_rows}; use a longer step "
+            "(e.g. step=1d), a shorter window, a coarser aggregate (e.g. aggregate=namespace) or a filter",
+        )
+    result = cursor.execute("SELECT * FROM workload_rows")
     column = {description[0]: index for index, description in enumerate(result.description or ())}
     at_custom = column.get("cost_custom")
     at_cost, at_step, at_key, at_shared, at_span, at_labels = (
@@ -233,7 +241,7 @@ GROUP BY step_idx, {group.group_by}"""
     at_q_cpu, at_q_mem, at_cpu_req, at_cpu_use, at_mem_req, at_mem_use = (column[name] for name in _INTEGRALS)
     props = [(name, column[f"p_{name_}"]) for name, name_ in grouping.PROPERTY_COLUMNS.items()]
     out: list[CostRow] = []
-    for row in _batches(result, max_rows):
+    for row in result.fetchall():
         labels = row[at_labels]
         bounds = step.bounds[int(row[at_step])]
         span = row[at_span] or 0.0
@@ -261,21 +269,6 @@ GROUP BY step_idx, {group.group_by}"""
             )
         )
     return out
-
-
-def _batches(result: duckdb.DuckDBPyConnection, max_rows: int | None) -> Iterator[tuple[Any, ...]]:
-    """The rows of `result`, fetched 50k at a time; a SpecError once more than `max_rows` came."""
-    count = 0
-    while batch := result.fetchmany(50_000):
-        count += len(batch)
-        if max_rows is not None and count > max_rows:
-            total = count + len(result.fetchall())
-            raise SpecError(
-                "step",
-                f"the answer has {total} rows (groups × steps), over the cap of {max_rows}; use a longer step "
-                "(e.g. step=1d), a shorter window, a coarser aggregate (e.g. aggregate=namespace) or a filter",
-            )
-        yield from batch
 
 
 def _idle_rows(

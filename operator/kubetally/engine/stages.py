@@ -27,7 +27,7 @@ from kubetally.engine.facts import Facts
 from kubetally.engine.pricing import PricedBook
 from kubetally.engine.sql import Params
 
-TABLES = ("pod_shares", "pod_segments", "container_cost", "node_idle")
+TABLES = ("workload_rows", "pod_shares", "pod_segments", "container_cost", "node_idle")
 _ATTACHED = ("pod_shares", "pod_segments", "node_idle")
 
 

@@ -87,7 +87,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
     options: RunOptions = memo.options
-    ledger = DuckDBLedger(options.serve.ledger)
+    ledger = DuckDBLedger(options.serve.ledger, memory_limit=options.serve.memory_limit)
     client = PrometheusClient(options.serve.prometheus_url)
     service = CostService(ledger, client, options.serve.config, make_clock(options.serve.now))
     metrics = Metrics()

@@ -19,6 +19,7 @@ one transaction, so a concurrent `write_hour` or `build_rollups` never shows hal
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -28,6 +29,7 @@ from typing import Protocol
 
 import duckdb
 
+from kubetally.domain.errors import SpecError
 from kubetally.domain.prices import PriceBook
 from kubetally.engine import rollup
 from kubetally.engine.facts import Facts
@@ -35,6 +37,7 @@ from kubetally.ledger import rollups
 from kubetally.ledger.batch import TABLES, FactBatch, insert
 
 SCHEMA_VERSION = 1
+_MEMORY = re.compile(r"[0-9]+(\.[0-9]+)? ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
 
 _META = """
 CREATE TABLE IF NOT EXISTS ledger_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -91,9 +94,15 @@ class Ledger(Protocol):
 class DuckDBLedger:
     """The ledger in an embedded DuckDB file (`:memory:` for a throw-away one)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, memory_limit: str | None = None) -> None:
+        """Open (or create) the ledger at `path`. `memory_limit` (e.g. "1GB") caps DuckDB's memory;
+        larger work spills to `<path>.tmp`. Without it DuckDB takes up to 80% of the machine's RAM."""
+        if memory_limit is not None and not _MEMORY.fullmatch(memory_limit):
+            raise SpecError("--memory-limit", f"{memory_limit!r} is not a size; e.g. 1GB, 512MB, 2GiB")
         self.path = str(path)
         self._con = duckdb.connect(self.path)
+        if memory_limit is not None:
+            self._con.execute(f"SET memory_limit = '{memory_limit}'")
         self._write_lock = threading.Lock()
         self._con.execute(_META)
         for table, columns in TABLES.items():

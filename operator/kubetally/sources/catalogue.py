@@ -61,6 +61,16 @@ class SourceConfig:
         return max(1, self.max_samples // (self.series_hint * per_point))
 
 
+#: Roles whose series are read for their labels only (who owns a pod, its labels, a claim's storage
+#: class...). They are evaluated once per segment, at its last evaluation time t, over
+#: (t − 1 h, t]: for an hour that is exactly the samples the per-step queries see, one point per
+#: series instead of 60 (a quarter of the points of an hour at scale L). A shorter live segment
+#: sees up to an hour before it, which can only add owners of pods that are not in the segment.
+ATTRIBUTE_ROLES = frozenset({"pod_info", "pod_owner", "replicaset_owner", "pod_labels", "namespace_labels",
+                             "node_labels", "pvc_info"})
+ATTRIBUTE_WINDOW_SECONDS = 3600
+
+
 @dataclass(frozen=True, slots=True)
 class Catalogue:
     """The rendered queries of one SourceConfig; attribute name = role."""
@@ -104,11 +114,13 @@ def catalogue(config: SourceConfig) -> Catalogue:
     no_pause = [Matcher("container", "!=", ""), Matcher("container", "!=", "POD")]
     drop = ", ".join(config.target_labels)
 
-    def gauge(metric: str, by: str, *extra: Matcher) -> str:
-        return f"max by ({by}) (max_over_time({selector(metric, [*base, *extra])}[{r}]))"
+    hour = f"{ATTRIBUTE_WINDOW_SECONDS * 1000 - 1}ms"
+
+    def gauge(metric: str, by: str, *extra: Matcher, span: str = r) -> str:
+        return f"max by ({by}) (max_over_time({selector(metric, [*base, *extra])}[{span}]))"
 
     def info(metric: str, *extra: Matcher) -> str:
-        return f"max without ({drop}) (max_over_time({selector(metric, [*base, *extra])}[{r}]))"
+        return f"max without ({drop}) (max_over_time({selector(metric, [*base, *extra])}[{hour}]))"
 
     container = "namespace, pod, uid, container"
     cadvisor = "namespace, pod, container, id"
@@ -121,9 +133,9 @@ def catalogue(config: SourceConfig) -> Catalogue:
             f"[{window * 1000 - 1}ms]))"
         ),
         memory_usage=gauge("container_memory_working_set_bytes", cadvisor, *no_pause),
-        pod_info=gauge("kube_pod_info", "namespace, pod, uid, node, created_by_kind, created_by_name"),
-        pod_owner=gauge("kube_pod_owner", "namespace, pod, uid, owner_kind, owner_name"),
-        replicaset_owner=gauge("kube_replicaset_owner", "namespace, replicaset, owner_kind, owner_name"),
+        pod_info=gauge("kube_pod_info", "namespace, pod, uid, node, created_by_kind, created_by_name", span=hour),
+        pod_owner=gauge("kube_pod_owner", "namespace, pod, uid, owner_kind, owner_name", span=hour),
+        replicaset_owner=gauge("kube_replicaset_owner", "namespace, replicaset, owner_kind, owner_name", span=hour),
         pod_labels=info("kube_pod_labels"),
         namespace_labels=info("kube_namespace_labels"),
         node_info=gauge("kube_node_info", "node, provider_id"),
@@ -135,7 +147,7 @@ def catalogue(config: SourceConfig) -> Catalogue:
             "kube_persistentvolumeclaim_resource_requests_storage_bytes", "namespace, persistentvolumeclaim"
         ),
         pvc_used=gauge("kubelet_volume_stats_used_bytes", "namespace, persistentvolumeclaim"),
-        pvc_info=gauge("kube_persistentvolumeclaim_info", "namespace, persistentvolumeclaim, storageclass"),
+        pvc_info=gauge("kube_persistentvolumeclaim_info", "namespace, persistentvolumeclaim, storageclass", span=hour),
         quota=(
             "min by (namespace, resource) ("
             + gauge(

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kubetally.ledger.batch import FactBatch
-from kubetally.sources.catalogue import Catalogue, SourceConfig, catalogue
+from kubetally.sources.catalogue import ATTRIBUTE_ROLES, Catalogue, SourceConfig, catalogue
 from kubetally.sources.prometheus import RangeSeries, chunk_range
 
 Matrix = npt.NDArray[np.float64]
@@ -92,6 +92,7 @@ async def collect_segment(source: RangeSource, config: SourceConfig, start: int,
     names = [item.name for item in fields(Catalogue)]
     answers = await asyncio.gather(
         *(
+            _query_chunked(source, getattr(queries, n), end - r, end - r, r, 1) if n in ATTRIBUTE_ROLES else
             _query_chunked(source, getattr(queries, n), start, end - r, r,
                            config.points_per_query(config.usage_window_seconds if n == "cpu_usage" else r))
             for n in names

@@ -21,6 +21,7 @@ import pytest
 
 from kubetally.bench.ledgers import batch_of
 from kubetally.domain.aggregation import AggregateKey, Dimension
+from kubetally.domain.errors import SpecError
 from kubetally.domain.prices import PriceBook, opencost_default
 from kubetally.domain.vocabulary import Item, Method, ShareSplit, UsageKind
 from kubetally.domain.window import CalendarStep, Window, calendar_periods, parse_date_range
@@ -229,3 +230,13 @@ def test_a_ledger_with_rollups_of_another_version_gets_them_rebuilt(tmp_path: Pa
     table, used = answer(ledger, topology.default_book(), query, stored=True)
     assert used
     assert {row.name: row.cost for row in table.rows}["web"] == pytest.approx(0.60)
+
+
+def test_the_ledger_takes_a_duckdb_memory_cap_and_refuses_a_malformed_one(tmp_path: Path) -> None:
+    ledger = DuckDBLedger(tmp_path / "l.duckdb", memory_limit="300MB")
+    found = ledger._con.execute("SELECT current_setting('memory_limit')").fetchone()
+    assert found is not None
+    assert str(found[0]).replace(" ", "") in ("286.1MiB", "300.0MB")  # DuckDB shows it in its own unit
+    ledger.close()
+    with pytest.raises(SpecError, match=r"e\.g\. 1GB"):
+        DuckDBLedger(tmp_path / "m.duckdb", memory_limit="300MB'; DROP TABLE hours; --")

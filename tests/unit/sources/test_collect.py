@@ -96,12 +96,13 @@ def row(table: dict[str, np.ndarray], index: int = 0) -> dict[str, object]:
 async def test_integrals_of_one_segment(series_hint: int) -> None:
     """Samples per point are budgeted as 2 × (lookback / r + 1): 4 for gauges, 12 for usage (300 s).
     With a hint of 625k series a gauge query may hold 5M / (625k · 4) = 2 points and the usage query
-    5M / (625k · 12) < 1, so 1 point: queries are chunked, and the facts are the same."""
+    5M / (625k · 12) < 1, so 1 point: queries are chunked, and the facts are the same. Attribute
+    queries (owners, labels, storage classes) are evaluated once, at the last step T + 240."""
     config = SourceConfig(cluster="c1", series_hint=series_hint)
     source = FakeSource(config)
     segment = await collect_segment(source, config, T, T + 300)
     if series_hint < 625_000:
-        assert set(source.calls) == {(T, T + 240, 60)}
+        assert set(source.calls) == {(T, T + 240, 60), (T + 240, T + 240, 60)}
     else:
         assert {(a - T, b - T) for a, b, _ in source.calls} == {(0, 60), (120, 180), (240, 240), (0, 0), (60, 60),
                                                                (120, 120), (180, 180)}
