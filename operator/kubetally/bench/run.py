@@ -171,9 +171,17 @@ stored once per level (namespace, node, controller) for the default prices and t
 Effective methods (`engine/rollup.py`, `ledger/rollups.py`), and a month by namespace reads ~360k stored
 rows instead. Then the Python side dominated (15k rows): workload rows are now finished in one pass over
 plain tuples, the JSON payload no longer formats an error message per number, and responses are written
-by orjson: 0.83 s → 0.43 s over HTTP. Answers over 400,000 rows (a month by hour by controller: 1.9M rows)
-are refused with a 400 before any row is built. Left: the fixed per-query cost (~0.1 s of SQL over
-stored rows, plus JSON) keeps the ratio to the bare floor near its 3× limit."""
+by orjson (0.83 s → 0.43 s over HTTP in a first measurement). Answers over 400,000 rows (a month by hour
+by controller: 1.9M rows) are counted in DuckDB and refused with a 400 before any row is fetched (18.9 s →
+~4.5 s, the aggregate itself, spilling under the 1GB cap); `--memory-limit` caps DuckDB's memory.
+
+The L ingest (16 s) spent 6 s turning Prometheus JSON into Python objects: series read only for their
+labels (owners, pod/namespace/node labels, storage classes) are now evaluated once per hour instead of
+once per minute, a quarter fewer points: 12.3 s.
+
+Still missed: ≤ 3× the bare floor (4.8×). Of the ~0.45 s of 30d/1d/namespace, the SQL over stored rows
+takes ~0.11 s (1.2× the floor, below); turning 15k rows into Python objects, sorting them and writing the
+JSON take the rest. Next: build the /v2/cost JSON in DuckDB (`to_json`) instead of Python objects."""
 
 
 def write_results(path: Path, figures: list[Figure], profile: str, elapsed: float, command: str) -> None:
