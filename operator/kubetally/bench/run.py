@@ -179,9 +179,10 @@ The L ingest (16 s) spent 6 s turning Prometheus JSON into Python objects: serie
 labels (owners, pod/namespace/node labels, storage classes) are now evaluated once per hour instead of
 once per minute, a quarter fewer points: 12.3 s.
 
-Still missed: ≤ 3× the bare floor (4.8×). Of the ~0.45 s of 30d/1d/namespace, the SQL over stored rows
-takes ~0.11 s (1.2× the floor, below); turning 15k rows into Python objects, sorting them and writing the
-JSON take the rest. Next: build the /v2/cost JSON in DuckDB (`to_json`) instead of Python objects."""
+Still missed: ≤ 3× the bare floor (~5×, see the table). Of the ~0.45–0.5 s of 30d/1d/namespace, the SQL
+over stored rows takes ~0.11 s (1.2× the floor; profile below); turning 15k rows into Python objects,
+sorting them and writing 7 MB of JSON take the rest. Next: build the /v2/cost JSON in DuckDB (`to_json`)
+instead of Python objects."""
 
 
 def write_results(path: Path, figures: list[Figure], profile: str, elapsed: float, command: str) -> None:
