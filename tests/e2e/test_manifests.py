@@ -144,6 +144,7 @@ def test_default_builds_with_crds_rbac_and_a_hardened_deployment(control_plane: 
     assert env["KUBETALLY_LEDGER"] == "/data/kubetally.duckdb"
     assert env["KUBETALLY_PORT"] == "8080"
     assert env["KUBETALLY_ADMIN_NAMESPACES"] == NAMESPACE
+    assert env["KUBETALLY_MEMORY_LIMIT"] == "384MB"  # half the 768Mi limit: DuckDB spills rather than OOMs
     assert env["KUBETALLY_PROMETHEUS_URL"].startswith("http")
     assert "KUBETALLY_CLUSTER" in env
     mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
