@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from kubetally import ingest
 from kubetally.domain.errors import SpecError
 from kubetally.domain.prices import PriceBook, opencost_default
-from kubetally.domain.vocabulary import Item
+from kubetally.domain.vocabulary import Method
 from kubetally.engine import pipeline, rollup, usage
 from kubetally.engine.query import CostQuery, CostTable, UsageQuery, UsageRow
 from kubetally.ledger.pricebook import price_book, record_cost_weights
@@ -106,11 +106,7 @@ class CostService:
     @staticmethod
     def rollups_for(query: CostQuery, prices: PriceBook, custom: bool) -> Wanted | None:
         """The stored rollups that may answer `query` priced by `prices`, or None (facts only)."""
-        level = rollup.level_for(query.aggregate)
-        if level is None or not rollup.usable(query.method, query.filter is not None, custom, query.share_idle,
-                                              query.share_split, query.idle_by_node):
-            return None
-        return Wanted(query.method, rollup.fingerprint(prices, query.method), level)
+        return _wanted(query.method, prices, rollup.cost_level(query, custom))
 
     async def refresh_rollups(self) -> int:
         """Build the rollups of every ledger hour not stored for the current default prices (in a
@@ -126,12 +122,15 @@ class CostService:
         end = min(end, max(start, now - now % self.config.resolution_seconds))
         prices, _ = self.books(None)
         live, _ = await ingest.window_facts(self.source, self.ledger, self.config, start, end)
-        wanted = None
-        if query.method in rollup.METHODS and query.item in (Item.CPU, Item.MEMORY):
-            wanted = Wanted(query.method, rollup.fingerprint(prices, query.method), "namespace")
+        wanted = _wanted(query.method, prices, rollup.usage_level(query.method, query.item))
 
         def compute() -> tuple[UsageRow, ...]:
             with self.ledger.facts(start, end, live, wanted) as facts:
                 return usage.compute_usage(facts, prices, query)
 
         return await asyncio.to_thread(compute)
+
+
+def _wanted(method: Method, prices: PriceBook, level: str | None) -> Wanted | None:
+    """The rollups of `level` for `method` at `prices`' fingerprint (None without a level)."""
+    return None if level is None else Wanted(method, rollup.fingerprint(prices, method), level)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from kubetally.processes import background, wait_ready
 
 
 @contextmanager
@@ -16,29 +14,9 @@ def managed_process(
     command: Sequence[str], log_path: Path, ready: Callable[[], bool], *, what: str, timeout: float,
     env: dict[str, str] | None = None,
 ) -> Iterator[None]:
-    """Run `command` (output to `log_path`) until `ready()` is true; terminate it on exit.
+    """Run `command` (output to `log_path`) until `ready()` is true; stop it on exit.
 
     `ready` may raise httpx errors while the server starts; they count as "not yet"."""
-    with log_path.open("w") as log:
-        process = subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"{what} exited: {log_path.read_text()[-3000:]}")
-                try:
-                    if ready():
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{what} was not ready within {timeout:.0f} s: {log_path.read_text()[-3000:]}")
-                time.sleep(0.2)
-            yield
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with background(list(command), log_path, env=env) as process:
+        wait_ready(process, ready, what=what, log_path=log_path, timeout=timeout)
+        yield

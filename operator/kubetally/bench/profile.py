@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kubetally.bench.ledgers import generated_ledger
-from kubetally.bench.scenarios import _NoSource
+from kubetally.bench.scenarios import NoSource
 from kubetally.domain.aggregation import AggregateKey, Dimension
 from kubetally.domain.vocabulary import Method
 from kubetally.domain.window import Window
@@ -34,7 +34,7 @@ def profile_query(ledger_path: Path, dimension: Dimension, step_seconds: int | N
     spec = presets.large()
     ledger = DuckDBLedger(ledger_path)
     try:
-        service = CostService(ledger, _NoSource(), source_config(spec), clock=lambda: spec.end)
+        service = CostService(ledger, NoSource(), source_config(spec), clock=lambda: spec.end)
         start, end = spec.end - 30 * 86400, spec.end
         window = Window(datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
         query = CostQuery(window=window, step_seconds=step_seconds, aggregate=(AggregateKey(dimension),),

@@ -51,7 +51,7 @@ def seconds(timing: Timing, *, p95: bool = False) -> str:
     return text + f", p95 {timing.p95:.3f} s (n={len(timing.seconds)})" if p95 else text + f" (n={len(timing.seconds)})"
 
 
-class _NoSource:
+class NoSource:
     """A RangeSource for a ledger that holds the whole window: any live query is a bench bug."""
 
     async def query_range(self, query: str, start: int, end: int, step: int) -> list[RangeSeries]:
@@ -114,7 +114,7 @@ def floor_query(ledger: DuckDBLedger, spec: ClusterSpec, runs: int) -> Timing:
 
 def report_timing(ledger: DuckDBLedger, spec: ClusterSpec, runs: int) -> Timing:
     """A CostReport status computation (30d, per day, by namespace, idle shown) on the ledger."""
-    service = CostService(ledger, _NoSource(), source_config(spec), clock=lambda: spec.end)
+    service = CostService(ledger, NoSource(), source_config(spec), clock=lambda: spec.end)
     body = {"window": "30d", "step": "1d", "aggregate": ["namespace"], "method": "Effective", "topN": 50}
 
     async def once() -> object:

@@ -329,10 +329,8 @@ def _unallocated_rows(
 
 
 def _check_stored(stored: rollup.Stored, query: CostQuery, custom: bool) -> None:
-    """Stored rows answer only the queries `rollup.usable` and `rollup.level_for` allow."""
-    fits = rollup.usable(query.method, query.filter is not None, custom, query.share_idle, query.share_split,
-                         query.idle_by_node)
-    if not fits or stored.method is not query.method or rollup.level_for(query.aggregate) != stored.level:
+    """Stored rows answer only the queries `rollup.cost_level` allows, at its level."""
+    if stored.method is not query.method or rollup.cost_level(query, custom) != stored.level:
         raise ValueError(f"stored {stored.method.value} rows at level {stored.level} cannot answer this query")
 
 

@@ -35,8 +35,9 @@ from dataclasses import dataclass
 
 from kubetally.domain.aggregation import AggregateKey, Dimension
 from kubetally.domain.prices import PriceBook
-from kubetally.domain.vocabulary import Method, ShareSplit
+from kubetally.domain.vocabulary import Item, Method, ShareSplit
 from kubetally.engine.grouping import PROPERTY_COLUMNS
+from kubetally.engine.query import CostQuery
 
 #: Bumped whenever the meaning or shape of stored rows changes: every stored row is then rebuilt.
 ROLLUP_VERSION = "2"
@@ -144,6 +145,19 @@ def usable(method: Method, has_filter: bool, has_custom: bool, share_idle: bool,
     """Whether stored rows answer a query with these settings (see the module docstring)."""
     shares_as_stored = not share_idle or (split is ShareSplit.WEIGHTED and not idle_by_node)
     return method in METHODS and not has_filter and not has_custom and shares_as_stored
+
+
+def cost_level(query: CostQuery, custom: bool) -> str | None:
+    """The level whose stored rows answer `query` (with customWeights if `custom`), or None: facts only."""
+    fits = usable(query.method, query.filter is not None, custom, query.share_idle, query.share_split,
+                  query.idle_by_node)
+    return level_for(query.aggregate) if fits else None
+
+
+def usage_level(method: Method, item: Item) -> str | None:
+    """Alauda Cpu and Memory usage read the namespace level (no idle, no shares); Storage and
+    ProjectQuota, and methods not maintained, read the facts (None)."""
+    return "namespace" if method in METHODS and item in (Item.CPU, Item.MEMORY) else None
 
 
 def pod_rows_sql(level: str) -> str:

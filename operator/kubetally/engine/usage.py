@@ -26,7 +26,7 @@ from __future__ import annotations
 from kubetally.domain.errors import SpecError
 from kubetally.domain.prices import PriceBook
 from kubetally.domain.vocabulary import GIB, Item, Method, UsageKind
-from kubetally.engine import stages
+from kubetally.engine import rollup, stages
 from kubetally.engine.facts import Facts
 from kubetally.engine.pricing import unit_price, version_expression
 from kubetally.engine.query import UsageQuery, UsageRow
@@ -72,7 +72,8 @@ def compute_usage(facts: Facts, prices: PriceBook, query: UsageQuery) -> tuple[U
                                labels=False)
             source = _container_source(query.item, "container_cost")
             if facts.stored is not None:
-                if facts.stored.method is not query.method or facts.stored.level != "namespace":
+                if facts.stored.method is not query.method or facts.stored.level != rollup.usage_level(
+                        query.method, query.item):
                     raise ValueError(f"stored {facts.stored.method.value} rows at level {facts.stored.level} "
                                      "cannot answer this usage query")
                 source += " UNION ALL " + _container_source(query.item, facts.stored.pods)

@@ -74,11 +74,11 @@ def forget_hour(cursor: duckdb.DuckDBPyConnection, cluster: str, hour_start: int
     cursor.execute("DELETE FROM rollup_hours WHERE cluster = ? AND hour_start = ?", [cluster, hour_start])
 
 
-def runs(hours: Iterable[int], limit: int) -> list[tuple[int, int]]:
+def runs(hours: Iterable[int], limit: int | None = None) -> list[tuple[int, int]]:
     """Sorted hour starts → [start, end) runs of consecutive hours, each at most `limit` hours long."""
     out: list[tuple[int, int]] = []
     for hour in sorted(set(hours)):
-        if out and out[-1][1] == hour and (hour - out[-1][0]) // HOUR < limit:
+        if out and out[-1][1] == hour and (limit is None or (hour - out[-1][0]) // HOUR < limit):
             out[-1] = (out[-1][0], hour + HOUR)
         else:
             out.append((hour, hour + HOUR))
@@ -98,11 +98,11 @@ def complement(spans: list[tuple[int, int]], start: int, end: int) -> list[tuple
     return [(a, b) for a, b in out if a < b]
 
 
-def in_runs(spans: list[tuple[int, int]]) -> str:
-    """SQL predicate: segment_start lies in one of `spans` (integers from our own tables)."""
+def in_runs(spans: list[tuple[int, int]], column: str = "segment_start") -> str:
+    """SQL predicate: `column` lies in one of `spans` (integers from our own tables)."""
     if not spans:
         return "FALSE"
-    return "(" + " OR ".join(f"(segment_start >= {int(a)} AND segment_start < {int(b)})" for a, b in spans) + ")"
+    return "(" + " OR ".join(f"({column} >= {int(a)} AND {column} < {int(b)})" for a, b in spans) + ")"
 
 
 def covered(cursor: duckdb.DuckDBPyConnection, fingerprint: str, start: int, end: int) -> list[int]:
@@ -117,16 +117,17 @@ def covered(cursor: duckdb.DuckDBPyConnection, fingerprint: str, start: int, end
     return [int(row[0]) for row in rows]
 
 
-def stored_views(cursor: duckdb.DuckDBPyConnection, fingerprint: str, level: str, spans: list[tuple[int, int]],
-                 method: Method) -> rollup.Stored:
+def stored_views(cursor: duckdb.DuckDBPyConnection, wanted: Wanted, spans: list[tuple[int, int]]) -> rollup.Stored:
     """Temporary views of the stored rows of `spans` on `cursor`, as `engine.rollup.Stored` names them."""
-    stored = rollup.Stored(method=method, level=level)
-    where = f"fingerprint = '{_checked(fingerprint)}' AND {in_runs(spans)}"
+    stored = rollup.Stored(method=wanted.method, level=wanted.level)
+    mine = f"fingerprint = '{_checked(wanted.fingerprint)}'"
     pods, nodes = ", ".join(rollup.POD_COLUMNS), ", ".join(rollup.NODE_COLUMNS)
-    cursor.execute(f"CREATE TEMP VIEW {stored.pods} AS SELECT {pods} FROM main.rollup_pods_{level} WHERE {where}")
-    cursor.execute(f"CREATE TEMP VIEW {stored.nodes} AS SELECT {nodes} FROM main.rollup_nodes WHERE {where}")
-    hours = where.replace("segment_start", "hour_start")
-    cursor.execute(f"CREATE TEMP VIEW {stored.unmatched} AS SELECT unmatched FROM main.rollup_hours WHERE {hours}")
+    cursor.execute(f"CREATE TEMP VIEW {stored.pods} AS SELECT {pods} FROM main.rollup_pods_{wanted.level} "
+                   f"WHERE {mine} AND {in_runs(spans)}")
+    cursor.execute(f"CREATE TEMP VIEW {stored.nodes} AS SELECT {nodes} FROM main.rollup_nodes "
+                   f"WHERE {mine} AND {in_runs(spans)}")
+    cursor.execute(f"CREATE TEMP VIEW {stored.unmatched} AS SELECT unmatched FROM main.rollup_hours "
+                   f"WHERE {mine} AND {in_runs(spans, 'hour_start')}")
     return stored
 
 

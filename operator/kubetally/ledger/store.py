@@ -18,6 +18,7 @@ one transaction, so a concurrent `write_hour` or `build_rollups` never shows hal
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
@@ -287,13 +288,12 @@ class DuckDBLedger:
             spans = [(start, end)]
             stored = None
             if wanted is not None:
-                hours = rollups.runs(rollups.covered(cursor, wanted.fingerprint, start, end), 1 << 30)
+                hours = rollups.runs(rollups.covered(cursor, wanted.fingerprint, start, end))
                 if hours:
-                    stored = rollups.stored_views(cursor, wanted.fingerprint, wanted.level, hours, wanted.method)
+                    stored = rollups.stored_views(cursor, wanted, hours)
                     spans = rollups.complement(hours, start, end)
             facts = self._fact_views(cursor, start, end, live, spans)
-            yield Facts(con=cursor, containers=facts.containers, nodes=facts.nodes, volumes=facts.volumes,
-                        quotas=facts.quotas, stored=stored)
+            yield dataclasses.replace(facts, stored=stored)
         finally:
             cursor.execute("ROLLBACK")
             cursor.close()
