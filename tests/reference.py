@@ -24,7 +24,7 @@ R8  pod cost in a segment = Σ its containers' costs.
 R9  idle is shared per segment and domain (cluster, or node with idle_by_node), weighted by pod
     cost or evenly per pod, over ALL pods (before any filter); what cannot be shared is
     "unallocated idle".
-R10 the filter keeps pods whose attributes match (`kubetally.domain.matching.matches`).
+R10 the filter keeps pods whose attributes match (`matches` below, written from the grammar's rules).
 R11 facts belong to the step containing their segment_start; facts outside the window are ignored.
 R12 workload rows per step and group; R13 idle rows; R14 the unallocated idle row;
 R15 custom cost; R16 cost ratio; R17 averages; R18 step totals.
@@ -33,13 +33,15 @@ U1-U4 the Alauda usage rows.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from kubetally.domain.aggregation import AggregateKey, Dimension
+from kubetally.domain.filters import AllOf, AnyOf, Filter, Op
 from kubetally.domain.labels import sanitize_label_key
-from kubetally.domain.matching import matches
 from kubetally.domain.prices import PriceBook, PriceVersion
 from kubetally.domain.vocabulary import Item, Method, ShareSplit, UsageKind
 
@@ -321,6 +323,50 @@ def _filter_row(fact: Record) -> dict[str, Any]:
     }
 
 
+#: R10: filter field name -> the pod attribute it reads (labels aside).
+_FILTER_ATTRIBUTE = {
+    "cluster": "cluster",
+    "node": "node",
+    "namespace": "namespace",
+    "controllerName": "controller",
+    "controllerKind": "controller_kind",
+    "pod": "pod",
+    "project": "project",
+}
+
+
+def matches(node: Filter, row: Mapping[str, Any]) -> bool:
+    """R10: does the filter keep a pod with attributes `row` (as `_filter_row` builds them)?
+
+    Written from the rules of the filter grammar, not from `kubetally.domain.matching`: `+` is AND
+    (empty: true), `|` is OR (empty: false); a condition reads one attribute (`label[k]` reads the
+    label under the sanitized key), a positive operator holds when ANY value matches and a negated
+    one when NONE does; a missing attribute reads as "". With `:` / `!:`, a value matches when it
+    equals the attribute, and the value `__unallocated__` also matches where `group_part` would show
+    `__unallocated__` (the attribute is missing or empty). Substring operators test plain text.
+    """
+    if isinstance(node, AllOf):
+        return all(matches(child, row) for child in node.children)
+    if isinstance(node, AnyOf):
+        return any(matches(child, row) for child in node.children)
+    if node.label_key is not None:
+        raw = row["labels"].get(sanitize_label_key(node.label_key))
+    else:
+        raw = row[_FILTER_ATTRIBUTE[node.field.value]]
+    text = raw if _present(raw) else ""
+    hits = []
+    for wanted in node.values:
+        if node.op in (Op.EQ, Op.NE):
+            hits.append(text == wanted or (wanted == UNALLOCATED and not _present(raw)))
+        elif node.op in (Op.CONTAINS, Op.NOT_CONTAINS):
+            hits.append(wanted in text)
+        elif node.op in (Op.PREFIX, Op.NOT_PREFIX):
+            hits.append(text[: len(wanted)] == wanted)
+        else:
+            hits.append(len(wanted) <= len(text) and text[len(text) - len(wanted) :] == wanted)
+    return not any(hits) if node.op.value.startswith("!") else any(hits)
+
+
 def build_pods(priced: Priced) -> dict[tuple[Any, ...], PodSegment]:
     """R8: group container costs by (segment, pod identity). A pod's attributes come from its
     first container fact in the segment (the generator keeps them equal across containers)."""
@@ -385,9 +431,50 @@ def share_idle(
 # --- R11-R18: steps, groups and rows ---------------------------------------------------------------------
 
 
+def cut_sets(start: int, end: int, step: int | None, tz: tzinfo = UTC) -> list[tuple[int, int]]:
+    """R11: the sets [start, end) is cut into by `step` seconds, as unix-second pairs.
+
+    Written from the rule, not from `kubetally.domain.sets`: boundaries lie on the step's natural grid in
+    `tz`, and the first and last sets are clipped to the window.
+      - step = N weeks (a multiple of 7 days): local midnights of Mondays, every N-th week from 1970-01-05;
+      - step = N days otherwise: local midnights of every N-th local date from 1970-01-01;
+      - step = N hours with 24 % N == 0: local midnight + k*N hours (elapsed), within each local day;
+      - any other whole-hour step: multiples of N hours since the Unix epoch.
+    Candidate boundaries are walked day by day over the window (slow and obvious on purpose).
+    """
+    if step is None:
+        return [(start, end)]
+    cuts: set[int] = set()
+    day, last_day = _local_date(start, tz) - timedelta(days=1), _local_date(end, tz) + timedelta(days=1)
+    while day <= last_day:
+        midnight = int(datetime.combine(day, time(0), tzinfo=tz).timestamp())
+        next_midnight = int(datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).timestamp())
+        offset_days = (day - date(1970, 1, 1)).days
+        if step % (7 * 86400) == 0:
+            weeks = step // (7 * 86400)
+            if day.weekday() == 0 and ((day - date(1970, 1, 5)).days // 7) % weeks == 0:
+                cuts.add(midnight)
+        elif step % 86400 == 0:
+            if offset_days % (step // 86400) == 0:
+                cuts.add(midnight)
+        elif 86400 % step == 0:
+            cuts.update(range(midnight, next_midnight, step))
+        day += timedelta(days=1)
+    if step % 86400 != 0 and 86400 % step != 0:
+        cuts.update(range(start - start % step, end + step, step))
+    inner = sorted(c for c in cuts if start < c < end)
+    bounds = [start, *inner, end]
+    return list(itertools.pairwise(bounds))
+
+
+def _local_date(t: int, tz: tzinfo) -> date:
+    return datetime.fromtimestamp(t, tz).date()
+
+
 def _steps(query: Any) -> list[tuple[int, int]]:
-    """R11: the query's steps as (start, end) unix seconds."""
-    return [(step.start_epoch(), step.end_epoch()) for step in query.window.steps(query.step_seconds)]
+    """R11: the query's sets as (start, end) unix seconds."""
+    window = query.window
+    return cut_sets(window.start_epoch(), window.end_epoch(), query.step_seconds, getattr(query, "time_zone", UTC))
 
 
 def _step_of(segment_start: int, steps: Sequence[tuple[int, int]]) -> tuple[int, int] | None:

@@ -339,6 +339,16 @@ def filter_texts(fs: FactSet) -> st.SearchStrategy[str]:
         'controllerKind:"Deployment","StatefulSet"',
         'pod<~:"pod1"',
         'controller~>:"-0"',
+        # `__unallocated__`: missing or empty, as the aggregate row of that name (domain.filters)
+        'label[team]:"__unallocated__"',
+        'label[team]!:"__unallocated__"',
+        'label[team]:"alpha","__unallocated__"',
+        'label[app.kubernetes.io/name]!:"web","__unallocated__"',
+        'controller:"__unallocated__"',
+        'controllerKind!:"__unallocated__"',
+        'project:"__unallocated__"',
+        'project!:"p0","__unallocated__"',
+        'namespace:"__unallocated__"',
     ]
     one = st.sampled_from(conditions)
     return st.one_of(

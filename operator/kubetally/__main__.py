@@ -22,9 +22,14 @@ from kubetally import __version__
 from kubetally.domain.errors import KubetallyError, SpecError
 from kubetally.domain.labels import sanitize_label_key
 from kubetally.domain.timeparse import parse_rfc3339, parse_unix
-from kubetally.sources.catalogue import SourceConfig
+from kubetally.sources.catalogue import DEFAULT_LIVE_BUDGET_SECONDS, SourceConfig
 
 _MEMORY_HELP = "DuckDB memory cap, e.g. 1GB (default: DuckDB's, 80%% of RAM); bigger work spills to <ledger>.tmp"
+_BUDGET_HELP = ("seconds an API request or report may wait in all for the live parts of its window (partial edge "
+                "hours, hours not ingested yet); past it they count with coverage 0 and a warning (default 3)")
+_TIMEOUT_HELP = "deadline in seconds of one attempt of an ingest query, 2 s of it to connect (default 60)"
+_INTERVAL_HELP = ("seconds between two ingest passes, which store the hours closed since (default 60); a pass "
+                  "also starts as soon as the store answers again after an outage")
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -35,6 +40,17 @@ def _time(text: str) -> int:
     """A unix time or an RFC3339 time."""
     parsed = parse_unix(text, "time") if text.strip().isdigit() else parse_rfc3339(text, "time")
     return int(parsed.timestamp())
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds (argparse applies it to string defaults too)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds, e.g. 3 or 0.5")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--backfill-days", type=int, default=int(_env("backfill-days", "30") or 30))
     serve.add_argument("--now", type=_time, default=None, help="replay: pretend the current time is T")
     serve.add_argument("--memory-limit", default=_env("memory-limit"), help=_MEMORY_HELP)
+    serve.add_argument("--live-budget", type=_seconds, default=_env("live-budget", "3"), help=_BUDGET_HELP)
+    serve.add_argument("--timeout", type=_seconds, default=_env("timeout", "60"), help=_TIMEOUT_HELP)
+    serve.add_argument("--ingest-interval", type=_seconds, default=_env("ingest-interval", "60"), help=_INTERVAL_HELP)
     run = commands.add_parser("run", help="the operator: CostWeights and CostReports, with the API and the ingest")
     run.add_argument("--prometheus-url", default=_env("prometheus-url"), required=_env("prometheus-url") is None)
     run.add_argument("--ledger", default=_env("ledger"), required=_env("ledger") is None, help="DuckDB file")
@@ -83,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="comma-separated namespaces whose CostReports see every project")
     run.add_argument("--now", type=_time, default=None, help="replay: pretend the current time is T")
     run.add_argument("--memory-limit", default=_env("memory-limit"), help=_MEMORY_HELP)
+    run.add_argument("--live-budget", type=_seconds, default=_env("live-budget", "3"), help=_BUDGET_HELP)
+    run.add_argument("--timeout", type=_seconds, default=_env("timeout", "60"), help=_TIMEOUT_HELP)
+    run.add_argument("--ingest-interval", type=_seconds, default=_env("ingest-interval", "60"), help=_INTERVAL_HELP)
     demo = commands.add_parser("demo", help="everything on this machine: control plane, Prometheus, ledger, operator")
     demo.add_argument("--port", type=int, default=int(_env("port", "8080") or 8080), help="the operator's API port")
     demo.add_argument("--cache", default=_env("cache"), help="cache directory (default ~/.cache/kubetally)")
@@ -105,7 +127,8 @@ async def _operator(args: argparse.Namespace) -> int:
     options = RunOptions(
         serve=ServeOptions(prometheus_url=args.prometheus_url, ledger=Path(args.ledger), weights=(), port=args.port,
                            host=args.host, config=_config(args), backfill_days=args.backfill_days, now=args.now,
-                           memory_limit=args.memory_limit),
+                           memory_limit=args.memory_limit, query_timeout_seconds=args.timeout,
+                           ingest_interval_seconds=args.ingest_interval),
         admin_namespaces=frozenset(ns.strip() for ns in args.admin_namespaces.split(",") if ns.strip()),
     )
     await kopf.operator(clusterwide=True, standalone=True, memo=kopf.Memo(options=options))
@@ -118,6 +141,7 @@ def _config(args: argparse.Namespace) -> SourceConfig:
         cluster_label=args.cluster_label,
         project_label_key=sanitize_label_key(args.project_label),
         resolution_seconds=args.resolution,
+        live_budget_seconds=getattr(args, "live_budget", DEFAULT_LIVE_BUDGET_SECONDS),
     )
 
 
@@ -135,6 +159,8 @@ async def _serve(args: argparse.Namespace) -> int:
             backfill_days=args.backfill_days,
             now=args.now,
             memory_limit=args.memory_limit,
+            query_timeout_seconds=args.timeout,
+            ingest_interval_seconds=args.ingest_interval,
         )
     )
     return 0

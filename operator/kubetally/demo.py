@@ -63,6 +63,16 @@ def default_cache() -> Path:
     return Path(os.environ.get("KUBETALLY_CACHE") or Path.home() / ".cache" / "kubetally")
 
 
+def demo_ledger(cache: Path, spec: ClusterSpec) -> Path:
+    """The cached ledger of `spec` for this code, `<cache>/demo/ledger-<key>.duckdb`, its folder created.
+
+    Why here: DuckDB creates the file but not its folder, and on a fresh machine nothing else has
+    made `<cache>/demo` (`--workdir` elsewhere, an empty `$KUBETALLY_CACHE`): we create what we open."""
+    path = cache / "demo" / f"ledger-{localprom.cache_key(spec, PACKAGE)}.duckdb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _step(number: int, text: str) -> None:
     print(f"[{number}/{STEPS}] {text}", flush=True)
 
@@ -198,7 +208,7 @@ def run_demo(options: DemoOptions, *, wait: Callable[[], None] = signal.pause) -
             prometheus = stack.enter_context(localprom.serving_copy(blocks, workdir))
             _note(f"serving on {prometheus}")
             _step(3, "DuckDB ledger: backfilling the week hour by hour")
-            ledger = options.cache / "demo" / f"ledger-{localprom.cache_key(spec, PACKAGE)}.duckdb"
+            ledger = demo_ledger(options.cache, spec)
             _backfill(prometheus, ledger, spec)
             _step(4, "CRDs, namespaces and the operator (kubetally run)")
             _kubectl(cp, "apply", "-k", str(ROOT / "crds"))

@@ -9,23 +9,27 @@
 - `window_facts` answers a window: complete hours from the ledger, and everything else (the partial
   hours at its edges, the current hour, hours never ingested) collected live from the store by the
   same code that ingests an hour, over the shorter segments. Live segments never cross an hour
-  boundary, so they nest in hourly and daily steps.
+  boundary, so they nest in hourly and daily steps. The live parts get `live_budget_seconds` in
+  all (`sources.live`): a hung or dead store leaves them out (coverage 0, a warning in the plan),
+  and a window with neither a ledger hour nor a live part raises SourceUnavailable (a 503).
 
 `now` is always a parameter (unix seconds); nothing here reads a clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
+from kubetally.domain.errors import SourceUnavailable
 from kubetally.ledger.batch import TABLES, FactBatch
 from kubetally.ledger.store import Ledger
 from kubetally.sources.catalogue import SourceConfig, node_presence
 from kubetally.sources.collect import RangeSource, collect_segment
+from kubetally.sources.live import collect_live
 
 HOUR = 3600
 
@@ -76,18 +80,21 @@ async def ingest_range(
 
 
 def live_segments(
-    start: int, end: int, ledger_hours: set[int], resolution: int, newest: int | None = None
+    start: int, end: int, ledger_hours: set[int], resolution: int, newest: int | None = None,
+    cuts: Sequence[int] = (),
 ) -> list[tuple[int, int]]:
-    """The parts of [start, end) (aligned to `resolution`) to collect live, cut at hour boundaries:
-    partial hours at the edges, and whole hours the ledger lacks that are newer than its newest
-    hour `newest` (not ingested yet). A whole hour missing *before* `newest` is a gap the backfill
-    owns: it is not collected live, and its coverage is reported as 0."""
+    """The parts of [start, end) (aligned to `resolution`) to collect live, cut at hour boundaries
+    and at the set boundaries `cuts`: partial hours at the edges, hours a set boundary cuts (a day
+    in a +05:30 zone), and whole hours the ledger lacks that are newer than its newest hour
+    `newest` (not ingested yet). A whole hour missing *before* `newest` is a gap the backfill owns:
+    it is not collected live, and its coverage is reported as 0."""
     start, end = floor_to(start, resolution), floor_to(end, resolution)
+    inner = sorted({floor_to(c, resolution) for c in cuts if start < c < end})
     out: list[tuple[int, int]] = []
     cursor = start
     while cursor < end:
         hour = floor_to(cursor, HOUR)
-        stop = min(hour + HOUR, end)
+        stop = min(hour + HOUR, end, *(c for c in inner if c > cursor))
         whole = cursor == hour and stop == hour + HOUR
         if not whole or (hour not in ledger_hours and (newest is None or hour > newest)):
             out.append((cursor, stop))
@@ -107,32 +114,40 @@ def merge(batches: list[FactBatch]) -> FactBatch:
 
 @dataclass(frozen=True, slots=True)
 class WindowPlan:
-    """How a window is answered: ledger hours, live segments, and the coverage of each hour."""
+    """How a window is answered: ledger hours, live segments, and the coverage of each hour;
+    `warnings` say why live parts are missing (the store did not answer within the live budget)."""
 
     ledger_hours: tuple[int, ...]
     live: tuple[tuple[int, int], ...]
     coverage: dict[int, float]
+    warnings: tuple[str, ...] = ()
 
 
 async def window_facts(
-    source: RangeSource, ledger: Ledger, config: SourceConfig, start: int, end: int
+    source: RangeSource, ledger: Ledger, config: SourceConfig, start: int, end: int, cuts: Sequence[int] = ()
 ) -> tuple[FactBatch, WindowPlan]:
-    """Live facts for the parts of [start, end) that the ledger lacks, and the plan used."""
+    """Live facts for the parts of [start, end) that the ledger lacks or that a set boundary in
+    `cuts` splits, and the plan used: `plan.ledger_hours` are the hours to read from the ledger."""
     stored = ledger.hours(config.cluster, floor_to(start, HOUR), ceil_to(end, HOUR))
     newest = ledger.latest_hour(config.cluster)
-    segments = live_segments(start, end, set(stored), config.resolution_seconds, newest)
+    segments = live_segments(start, end, set(stored), config.resolution_seconds, newest, cuts)
+    split = {floor_to(a, HOUR) for a, b in segments if b - a < HOUR}
     batches: list[FactBatch] = []
     coverage = dict.fromkeys(range(ceil_to(start, HOUR), floor_to(end, HOUR), HOUR), 0.0)
     coverage.update({hour: r.coverage for hour, r in stored.items() if start <= hour and hour + HOUR <= end})
     live_coverage: dict[int, float] = {}
-    for a, b in segments:
-        segment = await collect_segment(source, config, a, b)
-        batches.append(segment.batch)
+    collected = await collect_live(source, config, segments)  # within config.live_budget_seconds
+    for (a, _), segment in zip(segments, collected.segments, strict=True):
         hour = floor_to(a, HOUR)
-        live_coverage[hour] = min(live_coverage.get(hour, 1.0), segment.coverage)
+        if segment is not None:
+            batches.append(segment.batch)
+        live_coverage[hour] = min(live_coverage.get(hour, 1.0), segment.coverage if segment is not None else 0.0)
     coverage.update(live_coverage)
-    used = tuple(h for h in sorted(stored) if start <= h and h + HOUR <= end)
-    return merge(batches), WindowPlan(ledger_hours=used, live=tuple(segments), coverage=coverage)
+    used = tuple(h for h in sorted(stored) if start <= h and h + HOUR <= end and h not in split)
+    if collected.warning and not used and not collected.collected:
+        raise SourceUnavailable(f"{collected.reason}, and the ledger holds no complete hour of this window")
+    warnings = (collected.warning,) if collected.warning else ()
+    return merge(batches), WindowPlan(ledger_hours=used, live=tuple(segments), coverage=coverage, warnings=warnings)
 
 
 class InstantSource(Protocol):

@@ -139,7 +139,17 @@ def cached_blocks(spec: ClusterSpec, cache: Path, *, log: Log = print, window: t
 @contextmanager
 def running_prometheus(data_dir: Path, *, log_dir: Path | None = None, timeout: float = 60.0) -> Iterator[str]:
     """Serve `data_dir` on a free loopback port until the context exits; yields the base URL."""
-    port = free_port()
+    with prometheus_process(data_dir, log_dir=log_dir, timeout=timeout) as (url, _):
+        yield url
+
+
+@contextmanager
+def prometheus_process(
+    data_dir: Path, *, port: int | None = None, log_dir: Path | None = None, timeout: float = 60.0
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like `running_prometheus`, on `port` if given (to restart a store where its clients expect it),
+    and also yields the process, for drills that stop (SIGSTOP), resume or kill it."""
+    port = port or free_port()
     log_dir = log_dir or data_dir.parent
     config = log_dir / f"prometheus-{port}.yml"
     config.write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
@@ -151,7 +161,7 @@ def running_prometheus(data_dir: Path, *, log_dir: Path | None = None, timeout: 
     with background(command, log_path) as process:
         wait_ready(process, lambda: httpx.get(f"{url}/-/ready", timeout=2.0).status_code == 200,
                    what="prometheus", log_path=log_path, timeout=timeout)
-        yield url
+        yield url, process
 
 
 @contextmanager

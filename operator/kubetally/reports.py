@@ -6,14 +6,19 @@ module decides what a report means:
 - the window is resolved at `now` in the report's time zone, and floored to the resolution;
 - a report outside the admin namespaces sees only its own namespace's project (tenant isolation):
   its filter is ANDed with `project:"<project>"` (or `namespace:"<ns>"` when the namespace belongs
-  to no project), so neither its rows nor its idle share can show another tenant's costs;
+  to no project), so neither its rows nor its idle share can show another tenant's costs. That one
+  `Scope` (`domain.scope`) is what every query of the report obeys, the storage query included;
 - `totals`: `cost` = Σ of every row (workloads, and idle rows when `idle`), `idleCost` = Σ idle
   rows, `cpuCoreHours` / `memoryGiBHours` = Σ basis quantities of the workload rows, and
-  `storageCost` / `storageGiBHours` = the Alauda Storage item of the same scope, window and method;
+  `storageCost` / `storageGiBHours` = the Alauda Storage item of the same scope, window and method,
+  absent when the scope names a pod-level field a volume does not carry (the Ready message says so);
 - `rows`: the top N rows by cost; `rowCount` counts them all; the full result is kept for
   `resultPath`. Money is written as decimal strings (6 decimals), never floats;
 - conditions: `Ready` (True once computed; False with InvalidSpec, MetricsUnavailable) and
-  `Degraded` (True with DataGap when coverage < 1, NoData when no row has cost).
+  `Degraded` (True with DataGap when coverage < 1, NoData when no row has cost; MetricsUnavailable
+  when the store did not answer for the live parts of the window within the live budget: the
+  report then holds the ledger's hours, its message the warning, and it is recomputed within
+  `DEGRADED_RETRY` rather than at its next scheduled time).
   `lastTransitionTime` changes only when a condition's status changes.
 """
 
@@ -21,20 +26,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from kubetally.domain.errors import SpecError
-from kubetally.domain.filters import AllOf, Condition, Field, Filter, Op
 from kubetally.domain.resources import CostReportSpec, parse_cost_report
-from kubetally.domain.vocabulary import Item, UsageKind
+from kubetally.domain.scope import Scope
+from kubetally.domain.vocabulary import Item, Method, UsageKind
 from kubetally.domain.window import CalendarPeriod, Window
-from kubetally.engine.query import IDLE, WORKLOAD, CostQuery, CostRow, UsageQuery
+from kubetally.engine.query import IDLE, WORKLOAD, CostQuery, CostRow, UsageQuery, UsageRow
 from kubetally.service import CostAnswer, CostService
 
 #: Bytes a status may take at most (etcd stores the whole object; CORRECTNESS.md P7).
 MAX_STATUS_BYTES = 256 * 1024
+#: A report computed while the store did not answer is recomputed this soon (or on schedule if sooner).
+DEGRADED_RETRY = timedelta(minutes=5)
 _MONEY = Decimal("0.000001")
 
 
@@ -56,12 +63,6 @@ class ReportResult:
     currency: str
     answer: CostAnswer
     query: CostQuery
-
-
-def scope(spec_filter: Filter | None, project: str | None, namespace: str) -> Filter:
-    """The report's filter restricted to one tenant: its project, or its namespace alone."""
-    fence = Condition(Field.PROJECT, Op.EQ, (project,)) if project else Condition(Field.NAMESPACE, Op.EQ, (namespace,))
-    return fence if spec_filter is None else AllOf((spec_filter, fence))
 
 
 def _condition(
@@ -114,15 +115,11 @@ async def compute_report(
 ) -> ReportResult:
     """Compute a report (SpecError and SourceUnavailable propagate; see `failed_status`)."""
     spec: CostReportSpec = parse_cost_report(spec_body)
-    window = spec.resolve_window(now)
-    r = service.config.resolution_seconds
-    window = Window(
-        datetime.fromtimestamp(window.start_epoch() - window.start_epoch() % r, UTC),
-        datetime.fromtimestamp(window.end_epoch() - window.end_epoch() % r, UTC),
-    )
+    window, step = spec.resolve_span(now, service.config.resolution_seconds)
     query = CostQuery(
         window=window,
-        step_seconds=spec.step_seconds(),
+        step_seconds=step,
+        time_zone=spec.zone(),
         aggregate=spec.aggregate_keys(),
         filter=spec.parsed_filter(),
         method=spec.method,
@@ -131,38 +128,35 @@ async def compute_report(
         share_split=spec.share_split,
         idle_by_node=spec.idle_by_node,
     )
-    if isolated:
-        query = replace(query, filter=scope(query.filter, project, namespace))
+    report_scope = Scope.of_report(query.filter, namespace=namespace, project=project, isolated=isolated)
+    query = replace(query, filter=report_scope.filter)
     answer = await service.cost(query, spec.custom_weights_name())
-    storage = await service.usage(
-        UsageQuery(
-            periods=(CalendarPeriod(window=window, first_day=window.start.date(), last_day=window.end.date()),),
-            kind=UsageKind.CLUSTER_ALL,
-            item=Item.STORAGE,
-            method=spec.method,
-            project=project if isolated and project else None,
-        )
-    )
+    storage = await _storage(service, report_scope, window, spec.method)
     rows = answer.table.rows
     workload = [row for row in rows if row.kind == WORKLOAD]
     by_cost = sorted(rows, key=lambda row: -row.cost)
     totals = {
         "cost": money(sum(row.cost for row in rows)),
         "idleCost": money(sum(row.cost for row in rows if row.kind == IDLE)),
-        "storageCost": money(sum(item.cost for item in storage)),
+        **({} if storage is None else {"storageCost": money(sum(item.cost for item in storage))}),
         "cpuCoreHours": money(sum(row.cpu_core_hours for row in workload)),
         "memoryGiBHours": money(sum(row.memory_gib_hours for row in workload)),
-        "storageGiBHours": money(sum(item.usage for item in storage)),
+        **({} if storage is None else {"storageGiBHours": money(sum(item.usage for item in storage))}),
     }
     coverage = answer.coverage
     degraded = (
-        ("DataGap", f"data coverage of the window is {coverage:.4f}")
+        (
+            "MetricsUnavailable" if answer.plan.warnings else "DataGap",
+            f"data coverage of the window is {coverage:.4f}" + "".join(f"; {w}" for w in answer.plan.warnings),
+        )
         if coverage < 1
         else (
             ("NoData", "no workload had any cost in the window") if not any(row.cost > 0 for row in workload) else None
         )
     )
     next_time = spec.parsed_schedule().next_after(now)
+    if answer.plan.warnings:
+        next_time = min(next_time, now + DEGRADED_RETRY)
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "window": {"start": rfc3339(window.start), "end": rfc3339(window.end)},
@@ -179,7 +173,8 @@ async def compute_report(
                 "Ready",
                 "True",
                 "Computed",
-                f"{len(rows)} rows over {window.seconds // 3600} h",
+                f"{len(rows)} rows over {window.seconds // 3600} h"
+                + (f"; {report_scope.storage_note}" if report_scope.storage_note else ""),
                 generation,
                 now,
                 previous,
@@ -197,6 +192,19 @@ async def compute_report(
     }
     status["rows"], status["truncated"] = _top_rows(by_cost, spec.top_n, status)
     return ReportResult(status=status, rows=rows, currency=answer.table.currency, answer=answer, query=query)
+
+
+async def _storage(
+    service: CostService, report_scope: Scope, window: Window, method: Method
+) -> tuple[UsageRow, ...] | None:
+    """The Alauda Storage rows of the report's scope over its window, or None when the scope cannot
+    be decided on volumes (`Scope.on_volumes`): storage is then not reported rather than guessed."""
+    if not report_scope.on_volumes:
+        return None
+    period = CalendarPeriod(window=window, first_day=window.start.date(), last_day=window.end.date())
+    query = UsageQuery(periods=(period,), kind=UsageKind.CLUSTER_ALL, item=Item.STORAGE, method=method,
+                       filter=report_scope.filter)
+    return await service.usage(query)
 
 
 def _row(row: CostRow) -> dict[str, Any]:

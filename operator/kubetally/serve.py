@@ -5,6 +5,14 @@ The mode for laptops, tests and users who only want the API: CostWeights come fr
 background loop backfills missing hours (as far back as the store holds, at most `backfill_days`)
 and then ingests each hour once it has closed. `--now` replays recorded data as if the current time
 were T (the clock then runs on from T); it exists for demos and tests on generated data.
+
+Deadlines (bug 5 of issue 12: a hung store must not hang us). Two clients talk to the store, sharing
+one `StoreHealth`: the ingest client (per attempt `query_timeout_seconds`, default 60 s, 2 s of it to
+connect, 4 retries: an hour of a big cluster may take a while) and the live client that answers the
+live parts of API requests and reports (per attempt and in all `config.live_budget_seconds`, default
+3 s, 2 quick retries), so a request never queues behind a backfill's queries and never waits on the
+store longer than its budget. A probe task keeps the health current (`sources.health`); /readyz reads
+it and never calls the store; the ingest loop backfills as soon as the store answers again.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +41,7 @@ from kubetally.engine.query import CostQuery
 from kubetally.ledger.store import DuckDBLedger
 from kubetally.service import CostService
 from kubetally.sources.catalogue import SourceConfig
+from kubetally.sources.health import StoreHealth, probe_loop
 from kubetally.sources.prometheus import PrometheusClient
 
 log = logging.getLogger(__name__)
@@ -49,6 +59,8 @@ class ServeOptions:
     ingest_interval_seconds: float = 60.0
     now: int | None = None
     memory_limit: str | None = None
+    #: Deadline of one attempt of an ingest query (the whole request, connect included).
+    query_timeout_seconds: float = 60.0
 
 
 def make_clock(now: int | None) -> Callable[[], int]:
@@ -119,31 +131,74 @@ async def refresh_rollups(service: CostService) -> int:
 
 async def ingest_loop(service: CostService, client: PrometheusClient, options: ServeOptions, metrics: Metrics) -> None:
     """Every interval: ingest what the ledger lacks, then store the rollups of the new hours (also
-    when the ingest failed: hours already in the ledger, and price changes, still get rollups)."""
+    when the ingest failed: hours already in the ledger, and price changes, still get rollups).
+
+    The wait between passes ends early when the store comes back after an outage (`client.health`),
+    so the hours that closed meanwhile are backfilled at once; a pass that failed while the store came
+    back is retried after a second."""
     earliest: int | None = None
+    health = client.health
     while True:
+        recoveries = health.recoveries
+        failed = False
         try:
             earliest = await ingest_once(service, client, options, metrics, earliest)
         except KubetallyError as error:
-            log.warning("ingest failed, retrying in %.0f s: %s", options.ingest_interval_seconds, error)
+            failed = True
+            log.warning("ingest failed, retrying when the store answers again (at most %.0f s): %s",
+                        options.ingest_interval_seconds, error)
         except Exception:
             log.exception("ingest failed unexpectedly")
         try:
             await refresh_rollups(service)
         except Exception:
             log.exception("building rollups failed; answers are computed from the facts meanwhile")
-        await asyncio.sleep(options.ingest_interval_seconds)
+        if failed and health.recoveries != recoveries:
+            await asyncio.sleep(1.0)
+        else:
+            await health.wait_recovery(options.ingest_interval_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreClients:
+    """The two clients of one store and their shared known state (see the module's docstring)."""
+
+    ingest: PrometheusClient
+    live: PrometheusClient
+    health: StoreHealth
+
+
+async def open_clients(options: ServeOptions, stack: AsyncExitStack) -> StoreClients:
+    """The ingest and live clients of `options.prometheus_url`, closed with `stack`."""
+    health = StoreHealth()
+    budget = options.config.live_budget_seconds
+    ingest_client = await stack.enter_async_context(
+        PrometheusClient(options.prometheus_url, timeout_seconds=options.query_timeout_seconds, health=health))
+    live_client = await stack.enter_async_context(
+        PrometheusClient(options.prometheus_url, timeout_seconds=budget, retries=2, backoff_base_seconds=0.1,
+                         backoff_max_seconds=0.5, probe_timeout_seconds=min(2.0, budget), health=health,
+                         retry_log_level=logging.DEBUG))  # per request: the health logs each outage once
+    return StoreClients(ingest=ingest_client, live=live_client, health=health)
+
+
+def background_tasks(service: CostService, clients: StoreClients, options: ServeOptions,
+                     metrics: Metrics) -> list[asyncio.Task[None]]:
+    """The ingest loop and the store probe; `kubetally_store_up` reads the probe's state."""
+    metrics.store_up.set_function(lambda: 1.0 if clients.health.up else 0.0)
+    return [asyncio.create_task(ingest_loop(service, clients.ingest, options, metrics)),
+            asyncio.create_task(probe_loop(clients.live.ready, clients.health))]
 
 
 async def serve(options: ServeOptions) -> None:
     """Run until SIGINT or SIGTERM."""
     ledger = DuckDBLedger(options.ledger, memory_limit=options.memory_limit)
     clock = make_clock(options.now)
-    async with PrometheusClient(options.prometheus_url) as client:
-        service = CostService(ledger, client, options.config, clock)
+    async with AsyncExitStack() as stack:
+        clients = await open_clients(options, stack)
+        service = CostService(ledger, clients.live, options.config, clock)
         names = load_weights(service, options.weights)
         metrics = Metrics()
-        app = build_app(service, metrics, client.ready)
+        app = build_app(service, metrics, clients.health.ready, state=clients.health.describe)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, options.host, options.port)
@@ -157,11 +212,12 @@ async def serve(options: ServeOptions) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        task = asyncio.create_task(ingest_loop(service, client, options, metrics))
+        tasks = background_tasks(service, clients, options, metrics)
         try:
             await stop.wait()
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await runner.cleanup()
             ledger.close()

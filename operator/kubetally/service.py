@@ -86,11 +86,12 @@ class CostService:
     async def cost(self, query: CostQuery, custom_weights: str | None = None) -> CostAnswer:
         start, end = query.window.start_epoch(), query.window.end_epoch()
         prices, custom = self.books(custom_weights)
-        live, plan = await ingest.window_facts(self.source, self.ledger, self.config, start, end)
+        cuts = [window.start_epoch() for window in query.sets[1:]]
+        live, plan = await ingest.window_facts(self.source, self.ledger, self.config, start, end, cuts)
         wanted = self.rollups_for(query, prices, custom is not None)
 
         def compute() -> CostTable:
-            with self.ledger.facts(start, end, live, wanted) as facts:
+            with self.ledger.facts(start, end, live, wanted, plan.ledger_hours) as facts:
                 return pipeline.compute(facts, prices, query, custom_prices=custom, max_rows=MAX_ROWS)
 
         table = await asyncio.to_thread(compute)
@@ -121,11 +122,12 @@ class CostService:
         now = self.clock()
         end = min(end, max(start, now - now % self.config.resolution_seconds))
         prices, _ = self.books(None)
-        live, _ = await ingest.window_facts(self.source, self.ledger, self.config, start, end)
+        cuts = [period.window.start_epoch() for period in query.periods[1:]]
+        live, plan = await ingest.window_facts(self.source, self.ledger, self.config, start, end, cuts)
         wanted = _wanted(query.method, prices, rollup.usage_level(query.method, query.item))
 
         def compute() -> tuple[UsageRow, ...]:
-            with self.ledger.facts(start, end, live, wanted) as facts:
+            with self.ledger.facts(start, end, live, wanted, plan.ledger_hours) as facts:
                 return usage.compute_usage(facts, prices, query)
 
         return await asyncio.to_thread(compute)

@@ -152,7 +152,9 @@ def test_invalid_specs_are_refused_or_marked(control_plane: ControlPlane, operat
         time.sleep(0.5)
     (ready,) = [c for c in conditions if c["type"] == "Ready"]
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
-    assert "sum" in ready["message"] or "1" in ready["message"]
+    # The field as written in YAML, the sum the user wrote, and an accepted example (0.7 + 0.2 = 0.9).
+    assert ready["message"] == ('spec.weights: cpu "0.7" + memory "0.2" = 0.9; '
+                                'the weights must sum to exactly 1, e.g. {cpu: "0.7", memory: "0.3"}')
 
 
 def test_a_price_change_recomputes_and_keeps_earlier_hours(control_plane: ControlPlane, operator: str) -> None:
@@ -189,6 +191,13 @@ def test_a_restart_loses_nothing_and_recomputes_nothing_due_later(
     before = status_of(control_plane, "costreport", "steady", "ops")
     operator_process.stop()
     operator_process.start()
+    # Right after the restart (nothing in memory), the path in status answers with the status's totals.
+    answer = httpx.get(f"{operator_process.url}{before['resultPath']}", timeout=30).raise_for_status().json()
+    sets = [(name, item) for step in answer["data"] for name, item in step.items()]
+    assert len(sets) == before["rowCount"]
+    assert [sum(item["cost"] for _, item in sets), sum(item["cost"] for name, item in sets if name == "__idle__"),
+            sum(item["cpuCoreHours"] for name, item in sets if name != "__idle__")] == pytest.approx(
+        [float(before["totals"][key]) for key in ("cost", "idleCost", "cpuCoreHours")], abs=1e-6)
     time.sleep(35)  # past the timer's initial delay and one interval
     after = status_of(control_plane, "costreport", "steady", "ops")
     assert after["lastComputedTime"] == before["lastComputedTime"]

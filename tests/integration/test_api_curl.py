@@ -30,6 +30,7 @@ from kubetally.engine.facts import Facts, load_facts
 from kubetally.engine.query import CostQuery, UsageQuery
 from kubetally.synthetic import expected_facts
 from tests.integration.conftest import Served
+from tests.reference import reference_costs
 from tests.support.serve import running_serve
 from tests.support.weights import WEIGHTS_YAML
 
@@ -163,6 +164,38 @@ def test_the_same_window_gives_the_same_totals_everywhere(next_day: str) -> None
                       "end=2026-01-01", "kind=cluster_all", f"item={item}")["items"]
     )
     assert alauda == pytest.approx(total, rel=1e-9)
+
+
+@pytest.mark.parametrize(("aggregate", "field"), [("label:team", "label[team]"), ("controller", "controller")])
+def test_unallocated_row_equals_its_filter(tiny: Served, next_day: str, aggregate: str, field: str) -> None:
+    """The `__unallocated__` row of aggregate=X costs what filter X:"__unallocated__" costs, and the
+    filter plus its negation is the unfiltered total; all three equal the independent oracle
+    (tests/reference.py) on the generator's facts. In the tiny cluster the bare `toolbox` pod has
+    neither a controller nor a `team` label; it requests nothing, hence Effective."""
+    spec = tiny.cluster.spec
+    common = ["window=yesterday", "method=Effective", "idle=false", f"aggregate={aggregate}"]
+
+    def rows(*extra: str) -> dict[str, float]:
+        body = curl(f"{next_day}/v2/cost", *common, *extra)
+        assert "data" in body, body.get("message")
+        return {name: item["cost"] for name, item in body["data"][0].items()}
+
+    everything = rows()
+    kept = rows(f'filter={field}:"__unallocated__"')
+    others = rows(f'filter={field}!:"__unallocated__"')
+    parts = [expected_facts(tiny.cluster, h, h + 3600) for h in range(spec.start, spec.end, 3600)]
+    day = Window(datetime.fromtimestamp(spec.start, UTC), datetime.fromtimestamp(spec.start + DAY, UTC))
+    oracle = {row["key"][0]: row["cost"] for row in reference_costs(
+        [c for p in parts for c in p.containers], [n for p in parts for n in p.nodes], book("0.7", "0.3"),
+        CostQuery(window=day, aggregate=parse_aggregate(aggregate), method=Method.EFFECTIVE, idle=False))}
+    unallocated = oracle["__unallocated__"]
+    assert unallocated > 0
+    assert everything == pytest.approx(oracle, rel=1e-9)
+    assert kept == pytest.approx({"__unallocated__": unallocated}, rel=1e-9)
+    assert others == pytest.approx({k: v for k, v in oracle.items() if k != "__unallocated__"}, rel=1e-9)
+    assert sum(kept.values()) + sum(others.values()) == pytest.approx(sum(everything.values()), rel=1e-9)
+    print(f"{aggregate}: __unallocated__ {unallocated!r}, others {sum(others.values())!r}, "
+          f"total {sum(everything.values())!r}")
 
 
 def test_a_bad_request_is_a_status_over_curl(next_day: str) -> None:

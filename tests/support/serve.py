@@ -19,9 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @contextmanager
 def running_serve(
-    prometheus_url: str, workdir: Path, *, now: int, weights: str, cluster: str, hours: int, timeout: float = 180
+    prometheus_url: str, workdir: Path, *, now: int, weights: str, cluster: str, hours: int, timeout: float = 180,
+    resolution: int = 60, extra_args: tuple[str, ...] = (),
 ) -> Iterator[str]:
-    """Start `kubetally serve` on a free loopback port; yield its URL once `hours` hours are ingested."""
+    """Start `kubetally serve` on a free loopback port; yield its URL once `hours` hours are ingested.
+    `resolution` is the store's sample interval in seconds (`--resolution`, the generator's scrape_seconds);
+    `extra_args` go on the command line as they are (`--ingest-interval 10`)."""
     port = free_port()
     weights_file = workdir / "weights.yaml"
     weights_file.write_text(weights)
@@ -34,7 +37,8 @@ def running_serve(
 
     command = [sys.executable, "-m", "kubetally", "serve", "--prometheus-url", prometheus_url,
                "--ledger", str(workdir / f"ledger-{port}.duckdb"), "--weights", str(weights_file), "--port", str(port),
-               "--host", "127.0.0.1", "--cluster", cluster, "--now", str(now)]
+               "--host", "127.0.0.1", "--cluster", cluster, "--now", str(now), "--resolution", str(resolution),
+               *extra_args]
     with managed_process(command, workdir / f"serve-{port}.log", ingested, what="kubetally serve", timeout=timeout,
                          env={**os.environ, "PYTHONPATH": str(ROOT / "operator")}):
         yield url

@@ -8,9 +8,11 @@ for anything unexpected (logged with its stack trace, never sent). CSV answers a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
@@ -29,8 +31,39 @@ log = logging.getLogger(__name__)
 SERVICE: web.AppKey[CostService] = web.AppKey("service", CostService)
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 READY: web.AppKey[Callable[[], Awaitable[bool]]] = web.AppKey("ready")
-#: (namespace, name) → the last computed answer of a CostReport, and its query (operator mode only).
-RESULTS: web.AppKey[Callable[[str, str], tuple[CostAnswer, CostQuery] | None]] = web.AppKey("results")
+#: One line on the process's known state for /readyz ("ok", "degraded: ..."; `sources.health`).
+STATE: web.AppKey[Callable[[], str]] = web.AppKey("state")
+#: /readyz answers within this many seconds whatever `ready` does (it should only read memory).
+READY_DEADLINE_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReportView:
+    """A CostReport's whole result, as its `status.resultPath` renders it; `warnings` join the answer's."""
+
+    answer: CostAnswer
+    query: CostQuery
+    warnings: tuple[str, ...] = ()
+
+
+class NoResult(Exception):
+    """Why a CostReport's result cannot be served now: an HTTP code, a Status reason and a message;
+    `retry_after` (seconds) when it will be there soon."""
+
+    def __init__(self, code: int, reason: str, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.code, self.reason, self.message, self.retry_after = code, reason, message, retry_after
+
+
+#: Finds the result of CostReport (namespace, name), or raises NoResult (the operator: handlers.results).
+ResultFinder = Callable[[str, str], Awaitable[ReportView]]
+RESULTS: web.AppKey[ResultFinder] = web.AppKey("results")
+
+
+async def no_results(namespace: str, name: str) -> ReportView:
+    """`kubetally serve` has no CostReports: every result path is a 404 that says where they are."""
+    raise NoResult(404, "NotFound", f"no costreport {namespace}/{name} here: CostReport results are served by the "
+                                    "operator (kubetally run), at the path in the report's status.resultPath")
 
 ALAUDA = "/platform/cost.alauda.io/v1beta1"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -88,20 +121,25 @@ async def cost(request: web.Request) -> web.StreamResponse:
 
 
 async def report_result(request: web.Request) -> web.StreamResponse:
-    """A CostReport's whole result (`status.resultPath`), JSON or `?format=csv`."""
+    """A CostReport's whole result (`status.resultPath`), JSON or `?format=csv`: the operator's last
+    computation, or after a restart the same numbers recomputed from the ledger (`handlers.results`)."""
     namespace, name = request.match_info["namespace"], request.match_info["name"]
-    found = request.app[RESULTS](namespace, name)
-    if found is None:
-        return _status(404, "NotFound", f"no result for costreport {namespace}/{name} in this operator process yet; "
-                                        "it appears once the report is computed (see status.nextComputeTime)")
     format_ = request.query.get("format", "json")
     if format_ not in ("json", "csv"):
         raise SpecError("format", f"{format_!r} is not a format; accepted: json, csv")
-    answer, query = found
-    return await _answer(request, answer, query, format_)
+    try:
+        view = await request.app[RESULTS](namespace, name)
+    except NoResult as missing:
+        response = _status(missing.code, missing.reason, missing.message)
+        if missing.retry_after is not None:
+            response.headers["Retry-After"] = str(missing.retry_after)
+        return response
+    return await _answer(request, view.answer, view.query, format_, view.warnings)
 
 
-async def _answer(request: web.Request, answer: CostAnswer, query: CostQuery, format_: str) -> web.StreamResponse:
+async def _answer(
+    request: web.Request, answer: CostAnswer, query: CostQuery, format_: str, notes: Sequence[str] = ()
+) -> web.StreamResponse:
     """Render an answer as /v2/cost JSON, or stream it as CSV."""
     if format_ == "csv":
         response = web.StreamResponse(headers={"Content-Type": "text/csv; charset=utf-8"})
@@ -111,8 +149,9 @@ async def _answer(request: web.Request, answer: CostAnswer, query: CostQuery, fo
         await response.write_eof()
         return response
     body = payloads.cost_json(
-        answer.table, window=query.window, steps=query.window.steps(query.step_seconds), coverage=answer.coverage,
-        warnings=_warnings(answer.coverage, answer.table.price_source),
+        answer.table, window=query.window, steps=query.sets, coverage=answer.coverage,
+        warnings=list(dict.fromkeys([*answer.plan.warnings, *_warnings(answer.coverage, answer.table.price_source),
+                                     *notes])),
     )
     return _json(body)
 
@@ -139,9 +178,18 @@ async def healthz(request: web.Request) -> web.StreamResponse:
 
 
 async def readyz(request: web.Request) -> web.StreamResponse:
-    if await request.app[READY]():
-        return web.Response(text="ok")
-    return _status(503, "ServiceUnavailable", "not ready: the metrics store or the ledger is not reachable yet")
+    """200 with the known state ("ok", or "degraded: ..." while the store does not answer and answers
+    come from the ledger), 503 until the state is known. Never calls the store inline."""
+    try:
+        async with asyncio.timeout(READY_DEADLINE_SECONDS):
+            ready = await request.app[READY]()
+    except TimeoutError:
+        ready = False
+    state = request.app[STATE]()
+    if ready:
+        return web.Response(text=state or "ok")
+    return _status(503, "ServiceUnavailable",
+                   f"not ready: {state or 'the metrics store or the ledger is not reachable yet'}")
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
@@ -150,6 +198,17 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 
 
 async def not_found(request: web.Request) -> web.StreamResponse:
+    """404 for an unknown path; 405 (with `Allow`) for another method on a known path, which the
+    catch-all route would otherwise also call unknown."""
+    for resource in request.app.router.resources():
+        if resource is not request.match_info.route.resource:
+            match, allowed = await resource.resolve(request)
+            if match is None and allowed:
+                methods = ", ".join(sorted(allowed))
+                response = _status(405, "MethodNotAllowed", f"{request.method} is not allowed on {request.path}; "
+                                                            f"allowed: {methods}")
+                response.headers["Allow"] = methods
+                return response
     return _status(
         404,
         "NotFound",
@@ -162,9 +221,11 @@ def build_app(
     service: CostService,
     metrics_: Metrics,
     ready: Callable[[], Awaitable[bool]],
-    results: Callable[[str, str], tuple[CostAnswer, CostQuery] | None] = lambda namespace, name: None,
+    results: ResultFinder = no_results,
+    state: Callable[[], str] = lambda: "",
 ) -> web.Application:
-    """The aiohttp application over `service`; `results` finds CostReport results (operator mode)."""
+    """The aiohttp application over `service`; `results` finds CostReport results (operator mode);
+    `ready` and `state` say from memory whether and how /readyz is ready (`StoreHealth`)."""
     # Request lines up to 128 KiB reach our own parameter checks (which cap each value at 16 KiB and
     # answer with a Status); aiohttp's default of 8 KiB would answer a long filter with a bare 400.
     app = web.Application(
@@ -173,6 +234,7 @@ def build_app(
     app[SERVICE] = service
     app[METRICS] = metrics_
     app[READY] = ready
+    app[STATE] = state
     app[RESULTS] = results
     app.router.add_get("/v2/cost", cost)
     app.router.add_get(f"{ALAUDA}/costs/usage", usage)

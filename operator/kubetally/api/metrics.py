@@ -4,6 +4,7 @@
 - `kubetally_http_errors_total{route,code}`: answers with a 4xx or 5xx.
 - `kubetally_ingest_lag_seconds`: now − end of the newest ingested hour.
 - `kubetally_ledger_hours`: hours held by the ledger (per cluster).
+- `kubetally_store_up`: 1 while the metrics store answers, 0 while it does not (`sources.health`).
 - `kubetally_namespace_cost{cluster,namespace,currency}`: cost of the last complete hour per
   namespace (Effective basis, idle not shared), for Grafana; `sum_over_time` gives longer spans.
 """
@@ -33,6 +34,9 @@ class Metrics:
         )
         self.ledger_hours = Gauge(
             "kubetally_ledger_hours", "hours held by the ledger", ["cluster"], registry=self.registry
+        )
+        self.store_up = Gauge(
+            "kubetally_store_up", "1 while the metrics store answers (last call or probe)", registry=self.registry
         )
         self.namespace_cost = Gauge(
             "kubetally_namespace_cost",

@@ -23,14 +23,11 @@ Decisions common to both endpoints:
 
 `GET /v2/cost` (`parse_cost_params`):
 
-- `window` as in `domain.window.parse_window` (keywords in `timeZone`). Both bounds are then floored
-  to multiples of `resolution_seconds` since the epoch, because facts are sampled on that grid; a
-  window that this leaves empty is an error. Cap: at most 400 days. Times past year 9999 are refused
-  (`parse_window` lets an OverflowError through for a unix time there; we turn it into a SpecError).
-- `step`: a duration, a multiple of 60 s, at least and a multiple of `resolution_seconds`; at or above
-  an hour a whole number of hours (the ledger is hourly), below an hour a divisor of 3600 s (1m, 5m,
-  10m, 15m, 30m...), so steps tile hours exactly. Steps run from the window's start and the last one
-  is clipped; a step longer than the window gives one set. Cap: ceil(window / step) ≤ 2000 sets.
+- `window` and `step` are resolved by `domain.sets.resolve_span`, the one validator shared with
+  CostReports: the window as in `domain.window.parse_window` (keywords in `timeZone`), floored to
+  multiples of `resolution_seconds` (a window this leaves empty is an error), at most 400 days;
+  the step a whole number of hours, the sets cut on its calendar grid in `timeZone` with the first
+  and last clipped to the window (`domain.sets`), at most 2000 sets.
 - `aggregate`, `filter`: `domain.aggregation` and `domain.filters` grammars (default: per pod).
 - `idle` default true, `shareIdle` false, `shareSplit` weighted|even, `idleByNode` false. Every
   combination is accepted; DESIGN §6 gives it meaning (idleByNode also shapes shared idle).
@@ -59,22 +56,21 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from typing import Literal, TypeVar
 
 from kubetally.domain.aggregation import parse_aggregate
 from kubetally.domain.errors import SpecError
 from kubetally.domain.filters import parse_filter
-from kubetally.domain.timeparse import DATE_EXAMPLES, EPOCH, WINDOW_EXAMPLES
-from kubetally.domain.vocabulary import SECONDS_PER_HOUR, Item, Method, ShareSplit, UsageKind
+from kubetally.domain.sets import MAX_SETS, MAX_WINDOW_DAYS, resolve_span
+from kubetally.domain.timeparse import DATE_EXAMPLES, WINDOW_EXAMPLES
+from kubetally.domain.vocabulary import Item, Method, ShareSplit, UsageKind
 from kubetally.domain.window import (
     Window,
     calendar_periods,
     parse_calendar_step,
     parse_date_range,
-    parse_duration,
     parse_timezone,
-    parse_window,
 )
 from kubetally.engine.query import CostQuery, UsageQuery
 from kubetally.engine.usage import MAX_PAGE_SIZE
@@ -86,10 +82,8 @@ __all__ = [
 
 #: Largest accepted value of any single parameter, in UTF-8 bytes.
 MAX_VALUE_BYTES = 16 * 1024
-#: Longest accepted /v2/cost window.
-MAX_WINDOW_DAYS = 400
-#: Most cost sets (steps) one /v2/cost request may ask for.
-MAX_STEPS = 2000
+#: Most cost sets (steps) one /v2/cost request may ask for (`domain.sets.MAX_SETS`).
+MAX_STEPS = MAX_SETS
 #: Largest accepted `currentPage`.
 MAX_PAGE = 999_999_999
 #: Longest Kubernetes object name (DNS-1123 subdomain), the cap of `customWeights` and `name`.
@@ -109,7 +103,6 @@ _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DIGITS = re.compile(r"[0-9]+")
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
-_HOUR_DIVISORS = "1m, 2m, 3m, 4m, 5m, 6m, 10m, 12m, 15m, 20m, 30m"
 _SINGLE_OF = {UsageKind.PROJECT_ALL: UsageKind.PROJECT, UsageKind.NAMESPACE_ALL: UsageKind.NAMESPACE,
               UsageKind.CLUSTER_ALL: UsageKind.CLUSTER}
 
@@ -128,7 +121,7 @@ class CostRequest:
     @property
     def steps(self) -> tuple[Window, ...]:
         """The cost sets' windows, in order (one when no step is given)."""
-        return self.query.window.steps(self.query.step_seconds)
+        return self.query.sets
 
 
 @dataclass(frozen=True)
@@ -228,53 +221,11 @@ def _time_zone(reader: _Reader) -> tzinfo:
 # --- GET /v2/cost ------------------------------------------------------------------------------
 
 
-def _window(reader: _Reader, now: datetime, tz: tzinfo, resolution: int) -> Window:
+def _span(reader: _Reader, now: datetime, tz: tzinfo, resolution: int) -> tuple[Window, int | None]:
     text = reader.get("window")
     if text is None:
         raise SpecError("window", f"window is required; accepted: {WINDOW_EXAMPLES}; e.g. window=24h")
-    try:
-        parsed = parse_window(text, now=now, tz=tz)
-    except OverflowError:  # parse_window lets one through for unix times past year 9999
-        raise SpecError("window", f"{_show(text)} is out of range; accepted: {WINDOW_EXAMPLES}") from None
-    start = parsed.start_epoch() // resolution * resolution
-    end = parsed.end_epoch() // resolution * resolution
-    if end <= start:
-        raise SpecError(
-            "window",
-            f"{_show(text)} is empty once its bounds are floored to the {resolution}-second resolution; "
-            "give a longer window, e.g. window=1h",
-        )
-    if end - start > MAX_WINDOW_DAYS * 86400:
-        raise SpecError(
-            "window",
-            f"{_show(text)} spans {(end - start) / 86400:g} days; the cap is {MAX_WINDOW_DAYS} days "
-            "(window ≤ 400 days); e.g. window=lastmonth",
-        )
-    return Window(EPOCH + timedelta(seconds=start), EPOCH + timedelta(seconds=end))
-
-
-def _step(reader: _Reader, window: Window, resolution: int) -> int | None:
-    text = reader.get("step")
-    if text is None:
-        return None
-    seconds = parse_duration(text.strip(), field="step")
-    sets = -(-window.seconds // seconds)
-    checks = (
-        (seconds % 60 != 0, "is not a whole number of minutes (a multiple of 60 s)"),
-        (seconds < resolution or seconds % resolution != 0,
-         f"must be a multiple of the {resolution}-second resolution, at least {resolution} s"),
-        (seconds >= SECONDS_PER_HOUR and seconds % SECONDS_PER_HOUR != 0,
-         "is not a whole number of hours; the ledger is hourly, so a step of an hour or more must be whole "
-         "hours (1h, 2h, 1d, 1w)"),
-        (seconds < SECONDS_PER_HOUR and SECONDS_PER_HOUR % seconds != 0,
-         f"does not divide an hour; a step under an hour must divide 3600 s: {_HOUR_DIVISORS}"),
-        (sets > MAX_STEPS, f"splits the window into {sets} sets; the cap is {MAX_STEPS} sets (steps) per request; "
-         "use a longer step or a shorter window"),
-    )
-    for failed, problem in checks:
-        if failed:
-            raise SpecError("step", f"{_show(text)} {problem}; e.g. step=1h")
-    return seconds
+    return resolve_span(text, reader.get("step"), now=now, tz=tz, resolution=resolution)
 
 
 def _method(reader: _Reader) -> Method:
@@ -316,10 +267,11 @@ def parse_cost_params(
         raise ValueError(f"resolution_seconds must be positive, got {resolution_seconds}")
     reader = _Reader(params, keys, COST_PARAMETERS, _COST_EXAMPLE)
     tz = _time_zone(reader)
-    window = _window(reader, now, tz, resolution_seconds)
+    window, step = _span(reader, now, tz, resolution_seconds)
     query = CostQuery(
         window=window,
-        step_seconds=_step(reader, window, resolution_seconds),
+        step_seconds=step,
+        time_zone=tz,
         aggregate=parse_aggregate(reader.get("aggregate")),
         filter=parse_filter(reader.get("filter")),
         method=_method(reader),

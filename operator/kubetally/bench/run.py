@@ -161,41 +161,29 @@ def scale_m(options: BenchOptions, workdir: Path, log: Log) -> list[Figure]:
     return figures
 
 
-#: What the profile of the first full run showed and what changed (figures measured then, 2026-11-23).
-HISTORY = """Before stored rollups, every answer priced its window's facts: at L, 30d/1d/namespace materialised
-~7.2M container-hour rows in temporary tables (container costs, pod segments, pod shares) and joined them
-to node-hours twice: 13.0 s and 8.3 GiB of process memory (17.8 s and 10.7 GiB before label maps were
-dropped from rows that do not show them); 30d/1h/controller grew the serving process past 14 GiB and did
-not finish within 6 min. Every engine stage is local to an hour, so each hour's priced rows are now
-stored once per level (namespace, node, controller) for the default prices and the Request and
-Effective methods (`engine/rollup.py`, `ledger/rollups.py`), and a month by namespace reads ~360k stored
-rows instead. Then the Python side dominated (15k rows): workload rows are now finished in one pass over
-plain tuples, the JSON payload no longer formats an error message per number, and responses are written
-by orjson (0.83 s → 0.43 s over HTTP in a first measurement). Answers over 400,000 rows (a month by hour
-by controller: 1.9M rows) are counted in DuckDB and refused with a 400 before any row is fetched (18.9 s →
-~4.5 s, the aggregate itself, spilling under the 1GB cap); `--memory-limit` caps DuckDB's memory.
-
-The L ingest (16 s) spent 6 s turning Prometheus JSON into Python objects: series read only for their
-labels (owners, pod/namespace/node labels, storage classes) are now evaluated once per hour instead of
-once per minute, a quarter fewer points: 12.3 s.
-
-Still missed: ≤ 3× the bare floor (~5×, see the table). Of the ~0.45–0.5 s of 30d/1d/namespace, the SQL
-over stored rows takes ~0.11 s (1.2× the floor; profile below); turning 15k rows into Python objects,
-sorting them and writing 7 MB of JSON take the rest. Next: build the /v2/cost JSON in DuckDB (`to_json`)
-instead of Python objects."""
+PROFILE_HEADING = "## Where the slowest paths spend their time"
+#: The data of each scale, named only when the run measured that scale.
+DATA = {
+    "L": "scale L = `synthetic.presets.large()` (500 nodes, ~10k concurrent pods, ~32k pods, 500 namespaces, 30 days)",
+    "M": "scale M = `presets.medium()` (50 nodes, ~1k pods, 7 days at 300 s)",
+}
 
 
 def write_results(path: Path, figures: list[Figure], profile: str, elapsed: float, command: str) -> None:
+    """RESULTS.md: this run's command, time, machine, data, figures and profile, and nothing else.
+
+    No prose is carried from one run to the next: a paragraph written once states an earlier run's
+    figures (and verdicts) as if every later run had measured them."""
+    measured = [text for scale, text in DATA.items() if any(f.scale == scale for f in figures)]
     lines = [
         "# kubetally bench results",
         "",
         f"Made by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {elapsed / 60:.1f} minutes.",
         f"Machine: {_machine()}.",
         "",
-        "Data: scale L = `synthetic.presets.large()` (500 nodes, ~10k concurrent pods, ~32k pods, 500 namespaces,"
-        " 30 days); scale M = `presets.medium()` (50 nodes, ~1k pods, 7 days at 300 s). Each figure is the median"
-        " (and p95, nearest rank) of n runs in this one invocation; HTTP figures are measured against a real"
-        " `kubetally serve` process with one warm-up request first.",
+        "Data: " + ("; ".join(measured) or "no scale measured")
+        + ". Each figure is the median (and p95, nearest rank) of n runs in this one invocation; HTTP figures"
+        " are measured against a real `kubetally serve` process with one warm-up request first.",
         "",
         "| scale | what | measured | target | met |",
         "|---|---|---|---|---|",
@@ -203,7 +191,7 @@ def write_results(path: Path, figures: list[Figure], profile: str, elapsed: floa
     for f in figures:
         met = "" if f.met is None else ("yes" if f.met else "**no**")
         lines.append(f"| {f.scale} | {f.what} | {f.value} | {f.target} | {met} |")
-    lines += ["", "## The slowest path, and what was done about it", "", HISTORY, "", profile, ""]
+    lines += ["", PROFILE_HEADING, "", profile, ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
 

@@ -30,6 +30,27 @@ a negated one holds when it matches NONE of them. A missing field or label count
 `label[team]:""` selects workloads without a `team` label (or with an empty one). Matching is exact
 and case-sensitive: `~:` is a substring test, not a pattern.
 
+`__unallocated__` (OpenCost's word for "missing"). `aggregate=X` prints the workloads whose X is
+missing or empty as one row named `__unallocated__` (`kubetally.engine.grouping`), and users filter
+on what they see, so with `:` and `!:` the value `__unallocated__` matches a field that is missing or
+empty, besides the literal text `__unallocated__` (which aggregation shows under the same name;
+Kubernetes names and label values cannot hold it). Hence `X:"__unallocated__"` selects exactly the
+workloads of that row, and `X!:"__unallocated__"` exactly the others, for every field:
+
+    field                        `X:"__unallocated__"` selects pods...
+    label[k]                     without label k, or with k = ""
+    controllerName/controller    without a controller (bare pods, static pods)
+    controllerKind               without a controller kind
+    project                      whose namespace has no project label
+    node                         with no node recorded (in practice none: only running pods cost)
+    namespace, pod, cluster      with an empty one: Kubernetes always sets them, so in practice none
+
+It is one value among the others: `label[team]:"a","__unallocated__"` is "team is a, or no team";
+`label[team]!:"a","__unallocated__"` is "team is set and is not a". With the substring operators
+(`~:` `<~:` `~>:` and their negations) a missing field is `""` and a value is plain text; the grammar
+refuses `__unallocated__` there with a `SpecError` that points to `:` / `!:`, because "contains
+missing" has no meaning (OpenCost turns it into `""`, so `~:"__unallocated__"` selects everything).
+
 AST shape: `a+b+c` gives `AllOf((a, b, c))`, `a|b` gives `AnyOf((a, b))`, a single condition is
 returned bare, and parentheses add no node of their own: `(a+b)+c` is `AllOf((AllOf((a, b)), c))`.
 
@@ -45,6 +66,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kubetally.domain.errors import SpecError
+from kubetally.domain.vocabulary import UNALLOCATED_KEY
 
 #: Longest accepted filter, in UTF-8 bytes.
 MAX_FILTER_BYTES = 16 * 1024
@@ -268,7 +290,18 @@ class _Parser:
         self.skip_ws()
         op = self.operator(name if label_key is None else f"label[{label_key}]")
         self.skip_ws()
-        return Condition(field, op, self.values(), label_key)
+        located = self.values()
+        values = tuple(value for _, value in located)
+        if op not in (Op.EQ, Op.NE):
+            for at, value in located:
+                if value == UNALLOCATED_KEY:
+                    shown = name if label_key is None else f"label[{label_key}]"
+                    equal = Op.NE if op.negated else Op.EQ
+                    raise self.fail(
+                        f"{_quote(value)} at position {at} stands for a missing or empty value and is accepted "
+                        f"only with ':' or '!:', not with '{op.value}' (write {shown}{equal.value}{_quote(value)})"
+                    )
+        return Condition(field, op, values, label_key)
 
     def label_key(self, start: int) -> str:
         if self.peek() != "[":
@@ -292,22 +325,23 @@ class _Parser:
             f"accepted operators: {_ACCEPTED_OPS}"
         )
 
-    def values(self) -> tuple[str, ...]:
+    def values(self) -> list[tuple[int, str]]:
+        """The value list, each value with the position of its opening quote (for messages)."""
         if self.at_end() or self.peek() in "+|),":
             raise self.fail(f"empty value list at position {self.pos}: give at least one double-quoted value")
-        values = [self.string()]
+        values = [(self.pos, self.string())]
         while True:
             self.skip_ws()
             if self.peek() == '"':
                 raise self.fail(f"missing ',' between values at position {self.pos}")
             if self.peek() != ",":
-                return tuple(values)
+                return values
             comma = self.pos
             self.pos += 1
             self.skip_ws()
             if self.at_end() or self.peek() in "+|),":
                 raise self.fail(f"trailing ',' at position {comma}: a double-quoted value must follow it")
-            values.append(self.string())
+            values.append((self.pos, self.string()))
 
     def string(self) -> str:
         start = self.pos

@@ -1,8 +1,10 @@
 """Plain-Python evaluation of a parsed filter on one row: the reference `engine.filtering` is tested
 against, and a filter for code that holds rows in memory rather than in DuckDB.
 
-Semantics (the same as the SQL): a missing or None attribute counts as ""; positive operators hold
-when any listed value matches, negated ones when none does; label keys are matched sanitized.
+Semantics (the same as the SQL; `kubetally.domain.filters` explains them): a missing or None
+attribute counts as ""; positive operators hold when any listed value matches, negated ones when none
+does; label keys are matched sanitized. With `:` / `!:` the value `__unallocated__` also matches ""
+(a missing or empty field), which is what `aggregate=X` prints under that name.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Mapping
 
 from kubetally.domain.filters import AllOf, AnyOf, Condition, Field, Filter, Op
 from kubetally.domain.labels import sanitize_label_key
+from kubetally.domain.vocabulary import UNALLOCATED_KEY
 
 #: Row key of each non-label field: the same names as the engine's fact columns, which the SQL uses.
 ROW_KEYS: dict[Field, str] = {
@@ -37,7 +40,7 @@ def _value_of(condition: Condition, row: Mapping[str, object]) -> str:
 
 def _holds(op: Op, actual: str, wanted: str) -> bool:
     if op in (Op.EQ, Op.NE):
-        return actual == wanted
+        return actual == wanted or (wanted == UNALLOCATED_KEY and actual == "")
     if op in (Op.CONTAINS, Op.NOT_CONTAINS):
         return wanted in actual
     if op in (Op.PREFIX, Op.NOT_PREFIX):

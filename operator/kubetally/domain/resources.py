@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, localcontext
 from typing import Annotated, Any, Literal
 
@@ -38,10 +38,11 @@ from kubetally.domain.aggregation import AggregateKey, parse_aggregate
 from kubetally.domain.errors import SpecError
 from kubetally.domain.filters import Filter, parse_filter
 from kubetally.domain.schedule import Schedule, parse_schedule
+from kubetally.domain.sets import parse_step, resolve_span
 from kubetally.domain.spec_errors import SubfieldError
 from kubetally.domain.timeparse import EPOCH, ISO_DATE, parse_date, parse_rfc3339
 from kubetally.domain.vocabulary import CURRENCIES, Method, ShareSplit
-from kubetally.domain.window import Window, parse_duration, parse_timezone, parse_window
+from kubetally.domain.window import Window, parse_timezone, parse_window
 
 __all__ = [
     "CostReportSpec", "CostWeightsSpec", "LabelExpression", "NodePrice", "NodeSelector", "StorageClassPrice",
@@ -240,7 +241,7 @@ def _instant(text: str) -> None:
 #: Field validators of CostReportSpec: each raises SpecError on text its grammar refuses.
 _CHECKS: dict[str, Callable[[Any], object]] = {
     "window": lambda text: parse_window(text, now=_VALIDATION_NOW), "start": _instant, "end": _instant,
-    "time_zone": parse_timezone, "step": parse_duration, "aggregate": parse_aggregate, "filter": parse_filter,
+    "time_zone": parse_timezone, "step": parse_step, "aggregate": parse_aggregate, "filter": parse_filter,
     "schedule": parse_schedule,
 }
 
@@ -301,24 +302,30 @@ class CostReportSpec(_Spec):
             missing = "end" if has_start else "start" if has_end else "window"
             raise SubfieldError((missing,), 'give window (e.g. "lastweek", "7d") or both start and end '
                                  '(e.g. "2025-06-01" and "2025-06-08")')
-        if not has_window:
-            try:
-                self.resolve_window(_VALIDATION_NOW)
-            except SpecError as error:
-                what = error.message.split("; accepted")[0]
-                raise SubfieldError(("end",), f'{what}; e.g. start: "2025-06-01", end: "2025-06-08"') from None
+        try:
+            self.resolve_span(_VALIDATION_NOW, resolution=1)  # 1 s: "today" in +12:00 is 30 s long then
+        except SpecError as error:
+            if error.field != "spec.end":
+                raise SubfieldError((error.field.removeprefix("spec."),), error.message) from None
+            what = error.message.split("; accepted")[0]
+            raise SubfieldError(("end",), f'{what}; e.g. start: "2025-06-01", end: "2025-06-08"') from None
         return self
 
-    def resolve_window(self, now: datetime) -> Window:
-        """The report's window at `now` (aware), keywords and dates read in `timeZone` (default UTC)."""
-        zone = parse_timezone(self.time_zone)
-        if _given(self.window):
-            return parse_window(str(self.window), now=now, tz=zone, field="spec.window")
-        return parse_window(f"{self.start},{self.end}", now=now, tz=zone, field="spec.end")
+    def zone(self) -> tzinfo:
+        """`timeZone` (default UTC): keywords, dates and the sets' calendar grid are read in it."""
+        return parse_timezone(self.time_zone)
 
-    def step_seconds(self) -> int | None:
-        """Seconds of `step`, or None for one row per key over the whole window."""
-        return parse_duration(self.step, field="spec.step") if self.step and _given(self.step) else None
+    def resolve_span(self, now: datetime, resolution: int = 60) -> tuple[Window, int | None]:
+        """The report's window at `now` (aware) floored to `resolution` seconds, and its step in
+        seconds (None: one row per key over the whole window), checked by `domain.sets.resolve_span`,
+        the same validator as /v2/cost's."""
+        if _given(self.window):
+            text, field = str(self.window), "spec.window"
+        else:
+            text, field = f"{self.start},{self.end}", "spec.end"
+        step = self.step if _given(self.step) else None
+        return resolve_span(text, step, now=now, tz=self.zone(), resolution=resolution, window_field=field,
+                            step_field="spec.step")
 
     def aggregate_keys(self) -> tuple[AggregateKey, ...]:
         """The parsed `aggregate` keys."""

@@ -114,24 +114,6 @@ class Window:
         """Unix seconds of end, floored."""
         return (self.end - EPOCH) // _SECOND
 
-    def steps(self, step_seconds: int | None) -> tuple[Window, ...]:
-        """Split into consecutive windows of `step_seconds` from start; the last may be shorter.
-
-        `None` means no split: `(self,)`. A step that is not positive is a programming error.
-        """
-        if step_seconds is None:
-            return (self,)
-        if step_seconds <= 0:
-            raise ValueError(f"step_seconds must be positive, got {step_seconds}")
-        step = timedelta(seconds=step_seconds)
-        out: list[Window] = []
-        cursor = self.start
-        while cursor < self.end:
-            upper = self.end if self.end - cursor <= step else cursor + step
-            out.append(Window(cursor, upper))
-            cursor = upper
-        return tuple(out)
-
 
 def local_midnight(day: date, tz: tzinfo) -> datetime:
     """The first instant of local date `day` in `tz`, in UTC.

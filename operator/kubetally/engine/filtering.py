@@ -13,6 +13,10 @@ SQL text is built only from the constants below. Output::
 The expression runs over a relation with the VARCHAR columns `cluster`, `node`, `namespace`,
 `project`, `pod`, `controller_kind`, `controller` (NULL allowed) and `labels MAP(VARCHAR, VARCHAR)`
 keyed by sanitized label keys (`kubetally.domain.labels`). NULL and a missing label count as `''`.
+In `IN` / `NOT IN` lists a value `__unallocated__` brings `''` with it (a parameter too), so that
+`X:"__unallocated__"` selects what `aggregate=X` prints as `__unallocated__` (missing or empty X):
+`label[team]!:"a","__unallocated__"` -> `coalesce(labels[?], '') NOT IN (?, ?, ?)` with
+`["team", "a", "__unallocated__", ""]`.
 Contains / starts with / ends with use DuckDB's `contains`, `starts_with` and `ends_with`, which take
 their argument literally (`%`, `_` and `\\` are not patterns). The result has the same meaning as
 `kubetally.domain.matching.matches`, which the tests hold it to.
@@ -23,6 +27,7 @@ from __future__ import annotations
 from kubetally.domain.filters import AllOf, AnyOf, Condition, Field, Filter, Op
 from kubetally.domain.labels import sanitize_label_key
 from kubetally.domain.matching import ROW_KEYS  # column names: constants, never user text
+from kubetally.domain.vocabulary import UNALLOCATED_KEY
 
 __all__ = ["to_sql"]
 
@@ -52,10 +57,13 @@ def _condition(condition: Condition) -> tuple[str, list[object]]:
     column, column_params = _column(condition)
     params: list[object] = []
     if condition.op in (Op.EQ, Op.NE):
-        placeholders = ", ".join("?" for _ in condition.values)
+        values = list(condition.values)
+        if UNALLOCATED_KEY in values:
+            values.append("")  # missing or empty: what aggregation names `__unallocated__`
+        placeholders = ", ".join("?" for _ in values)
         keyword = "NOT IN" if negated else "IN"
         params.extend(column_params)
-        params.extend(condition.values)
+        params.extend(values)
         return f"({column} {keyword} ({placeholders}))", params
     function = _FUNCTIONS[condition.op]
     tests: list[str] = []

@@ -81,7 +81,8 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
                            labels=needs_labels(query))
         if stored is not None:
             stages.attach(cursor, stored)
-        step = _StepIndex(query.window, query.step_seconds)
+        step = _StepIndex(query.sets)
+        step.create(cursor)
         step.check(cursor)
         totals = _step_totals(cursor, books, step)
         node_cost = {total.step_start: total.node_cost for total in totals}
@@ -94,6 +95,7 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
         diagnostics = _diagnostics(cursor, stored)
     finally:
         stages.release(cursor)
+        cursor.execute(f"DROP TABLE IF EXISTS {_StepIndex.TABLE}")
     finished += [_finish(row, node_cost) for row in rows]
     finished.sort(key=lambda r: (r.step_start, _KIND_ORDER[r.kind], -r.cost, r.key, tuple(r.properties.items())))
     custom = books[1].book if len(books) > 1 else None
@@ -108,28 +110,38 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
 
 
 class _StepIndex:
-    """The query's steps (`Window.steps`) and the SQL that maps a segment start to its step index."""
+    """The query's sets (`CostQuery.sets`) as a temporary table, and the relation that tags each
+    segment with the index of the set containing its start.
 
-    def __init__(self, window: Window, step_seconds: int | None) -> None:
-        self.start, self.end = window.start_epoch(), window.end_epoch()
-        self.size = step_seconds if step_seconds is not None else self.end - self.start
-        self.bounds = [(step.start_epoch(), step.end_epoch()) for step in window.steps(step_seconds)]
+    Sets lie on a calendar grid (`domain.sets`: local midnights, Mondays, DST days of 23 or 25 h), so no
+    arithmetic on one fixed size finds a segment's set; an ASOF join on the sets' starts does, in one
+    vectorised pass. The service cuts live facts at every set boundary, so every segment nests in one
+    set; `check` proves it before any number is summed."""
 
-    def sql(self, params: Params, column: str = "segment_start") -> str:
-        return f"(({column} - {params.add(self.start)}) // {params.add(self.size)})"
+    TABLE = "step_sets"
+
+    def __init__(self, sets: tuple[Window, ...]) -> None:
+        self.bounds = [(window.start_epoch(), window.end_epoch()) for window in sets]
+
+    def create(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        cursor.execute(
+            f"CREATE TEMP TABLE {self.TABLE} AS SELECT unnest($i) AS step_idx, unnest($a) AS set_start, "
+            "unnest($b) AS set_end",
+            {"i": list(range(len(self.bounds))), "a": [a for a, _ in self.bounds], "b": [b for _, b in self.bounds]},
+        )
+
+    def tagged(self, relation: str) -> str:
+        """`relation` (a table name or a parenthesised query with `segment_start`) with `step_idx` and
+        `set_end` added; segments before the first set are dropped."""
+        return (f"(SELECT t.*, s.step_idx, s.set_end FROM {relation} AS t "
+                f"ASOF JOIN {self.TABLE} AS s ON t.segment_start >= s.set_start)")
 
     def check(self, cursor: duckdb.DuckDBPyConnection) -> None:
-        params = Params()
-        index = self.sql(params)
-        limit = f"least({params.add(self.start)} + ({index} + 1) * {params.add(self.size)}, {params.add(self.end)})"
-        found = run(
-            cursor,
-            f"SELECT count(*) FROM (SELECT segment_start, segment_end FROM node_idle "
-            f"UNION ALL SELECT segment_start, segment_end FROM pod_segments) WHERE segment_end > {limit}",
-            params,
-        )
+        segments = "(SELECT segment_start, segment_end FROM node_idle UNION ALL " \
+                   "SELECT segment_start, segment_end FROM pod_segments)"
+        found = run(cursor, f"SELECT count(*) FROM {self.tagged(segments)} WHERE segment_end > set_end", Params())
         if found and found[0][0]:
-            raise ValueError(f"{found[0][0]} facts straddle a step boundary; segments must nest in steps")
+            raise ValueError(f"{found[0][0]} facts straddle a set boundary; segments must nest in sets")
 
 
 @dataclass(slots=True)
@@ -165,14 +177,14 @@ def _step_totals(
     params = Params()
     nodes = run_named(
         cursor,
-        f"SELECT {step.sql(params)} AS step_idx, {_sums(books, 'node_cost{s}', 'node_cost')}, "
-        f"{_sums(books, 'idle{s}', 'idle')} FROM node_idle GROUP BY step_idx",
+        f"SELECT step_idx, {_sums(books, 'node_cost{s}', 'node_cost')}, "
+        f"{_sums(books, 'idle{s}', 'idle')} FROM {step.tagged('node_idle')} GROUP BY step_idx",
         params,
     )
     params = Params()
     pods = run_named(
         cursor,
-        f"SELECT {step.sql(params)} AS step_idx, sum(cost) AS cost FROM pod_segments GROUP BY step_idx",
+        f"SELECT step_idx, sum(cost) AS cost FROM {step.tagged('pod_segments')} GROUP BY step_idx",
         params,
     )
     by_node = {int(_float(row["step_idx"])): row for row in nodes}
@@ -213,7 +225,6 @@ def _workload_rows(
     params = Params()
     group = grouping.grouping(query.aggregate, params)
     where = params.adopt(*filtering.to_sql(query.filter))
-    index = step.sql(params)
     with_share = "cost{s} + share{s}" if query.share_idle else "cost{s}"
     shared = "sum(share) AS shared" if query.share_idle else "0.0 AS shared"
     keys = ", ".join(f"k{i}" for i in range(group.display_count))
@@ -221,7 +232,7 @@ def _workload_rows(
     sql = f"""
 SELECT step_idx, [{keys}] AS key, {_sums(books, with_share, "cost")}, {shared}, {integrals},
        max(active_end) - min(active_start) AS span, {group.labels} AS labels, {grouping.properties_sql()}
-FROM (SELECT *, {index} AS step_idx, {group.select} FROM pod_shares WHERE {where})
+FROM (SELECT *, {group.select} FROM {step.tagged("pod_shares")} WHERE {where})
 GROUP BY step_idx, {group.group_by}"""
     # The answer is counted in DuckDB before any row becomes a Python object (see `compute`).
     cursor.execute(f"CREATE TEMP TABLE workload_rows AS {sql}", params.values)
@@ -277,11 +288,11 @@ def _idle_rows(
     params = Params()
     by_node = ", cluster, node" if query.idle_by_node else ""
     if query.filter is None:
-        source = f"SELECT *, {step.sql(params)} AS step_idx, idle AS amount FROM node_idle"
+        source = f"SELECT * FROM {step.tagged('node_idle')}"
         amounts = _sums(books, "idle{s}", "cost")
     else:
         where = params.adopt(*filtering.to_sql(query.filter))
-        source = f"SELECT *, {step.sql(params)} AS step_idx FROM pod_shares WHERE {where}"
+        source = f"SELECT * FROM {step.tagged('pod_shares')} WHERE {where}"
         amounts = _sums(books, "share{s}", "cost")
     provider = ", any_value(provider_id) AS provider_id" if query.idle_by_node else ""
     sql = f"SELECT step_idx{by_node}{provider}, {amounts} FROM ({source}) GROUP BY step_idx{by_node}"
@@ -309,8 +320,8 @@ def _unallocated_rows(
     params = Params()
     source = sharing.unallocated_idle_sql(books, query.share_split, query.idle_by_node)
     sql = (
-        f"SELECT {step.sql(params)} AS step_idx, {_sums(books, 'unallocated{s}', 'cost')} "
-        f"FROM ({source}) GROUP BY step_idx"
+        f"SELECT step_idx, {_sums(books, 'unallocated{s}', 'cost')} "
+        f"FROM {step.tagged(f'({source})')} GROUP BY step_idx"
     )
     out: list[_Raw] = []
     for row in run_named(cursor, sql, params):

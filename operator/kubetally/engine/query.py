@@ -9,19 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 
 from kubetally.domain.aggregation import AggregateKey, Dimension
 from kubetally.domain.filters import Filter
+from kubetally.domain.sets import cut_sets
 from kubetally.domain.vocabulary import Item, Method, ShareSplit, UsageKind
 from kubetally.domain.window import CalendarPeriod, Window
 
 
 @dataclass(frozen=True, slots=True)
 class CostQuery:
-    """A /v2/cost question: window, steps, grouping, filter, basis and idle handling."""
+    """A /v2/cost question: window, sets (a step on its grid in a time zone), grouping, filter, basis
+    and idle handling."""
 
     window: Window
     step_seconds: int | None = None
+    time_zone: tzinfo = UTC
     aggregate: tuple[AggregateKey, ...] = (AggregateKey(Dimension.POD),)
     filter: Filter | None = None
     method: Method = Method.REQUEST
@@ -29,6 +33,11 @@ class CostQuery:
     share_idle: bool = False
     share_split: ShareSplit = ShareSplit.WEIGHTED
     idle_by_node: bool = False
+
+    @property
+    def sets(self) -> tuple[Window, ...]:
+        """The sets the answer is split into: `step_seconds` on its grid in `time_zone` (`domain.sets`)."""
+        return cut_sets(self.window, self.step_seconds, self.time_zone)
 
 
 #: Row kinds of a CostTable.
@@ -112,7 +121,9 @@ class CostTable:
 @dataclass(frozen=True, slots=True)
 class UsageQuery:
     """An Alauda usage question. `project` scopes the answer to one project's namespaces (the
-    project endpoint); `name` names the one project/namespace/cluster of a non-`_all` kind."""
+    project endpoint); `name` names the one project/namespace/cluster of a non-`_all` kind;
+    `filter` (a CostReport's scope, `domain.scope`) keeps only the facts it matches and may name only
+    the fields every metered fact carries: cluster, namespace, project."""
 
     periods: tuple[CalendarPeriod, ...]
     kind: UsageKind = UsageKind.PROJECT_ALL
@@ -120,6 +131,7 @@ class UsageQuery:
     method: Method = Method.EFFECTIVE
     name: str | None = None
     project: str | None = None
+    filter: Filter | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,9 @@ at the unit prices of the version in force (quota reserves capacity on no node i
 Groups: project kinds → (project, cluster); namespace kinds → (project, cluster, namespace);
 cluster kinds → (cluster). A namespace without a project reports project "". Kinds without
 `_all` keep only the object called `name`; `project` scopes everything to one project (the project
-endpoint). Rows are sorted by period, project, cluster, namespace.
+endpoint); `filter` (a CostReport's scope) keeps the facts it matches, compiled by the same
+`engine.filtering` as cost queries, and may name only cluster, namespace and project (the fields
+every metered fact carries; `domain.scope`). Rows are sorted by period, project, cluster, namespace.
 
 With `facts.stored` (namespace-level rollups, `engine.rollup`) Cpu and Memory rows add the stored
 hours' Σ q and Σ cpu_cost / mem_cost to those of the facts of the other hours.
@@ -25,8 +27,9 @@ from __future__ import annotations
 
 from kubetally.domain.errors import SpecError
 from kubetally.domain.prices import PriceBook
+from kubetally.domain.scope import VOLUME_FIELDS, Scope
 from kubetally.domain.vocabulary import GIB, Item, Method, UsageKind
-from kubetally.engine import rollup, stages
+from kubetally.engine import filtering, rollup, stages
 from kubetally.engine.facts import Facts
 from kubetally.engine.pricing import unit_price, version_expression
 from kubetally.engine.query import UsageQuery, UsageRow
@@ -54,6 +57,10 @@ def compute_usage(facts: Facts, prices: PriceBook, query: UsageQuery) -> tuple[U
     """Answer an Alauda usage query from `facts` priced by `prices`."""
     if not query.periods:
         return ()
+    outside = Scope(query.filter).pod_level_fields
+    if outside:
+        raise SpecError("filter", f"usage can be filtered on {', '.join(sorted(f.value for f in VOLUME_FIELDS))} "
+                                  f"only, not on {', '.join(outside)}; e.g. namespace:\"shop\"")
     window = (query.periods[0].window.start_epoch(), query.periods[-1].window.end_epoch())
     params = Params()
     periods = (
@@ -83,6 +90,8 @@ def compute_usage(facts: Facts, prices: PriceBook, query: UsageQuery) -> tuple[U
             conditions.append(f"coalesce(project, '') = {params.add(query.project)}")
         if query.kind in _NAMED:
             conditions.append(f"coalesce({_NAMED[query.kind]}, '') = {params.add(query.name or '')}")
+        if query.filter is not None:
+            conditions.append(params.adopt(*filtering.to_sql(query.filter)))
         columns = ", ".join(f"coalesce({column}, '') AS {column}" for column in groups)
         sql = f"""
 SELECT p_idx, {", ".join(groups)}, sum(quantity) AS usage, sum(money) AS cost

@@ -1,6 +1,7 @@
 """CostReports: computed on create, on spec change, on their schedule, and after a price change.
 
-The handlers only decide *when*; `kubetally.reports` decides *what*. Create and spec changes compute
+The handlers only decide *when*; `kubetally.reports` decides *what*; `handlers.results` serves the
+result at `status.resultPath` (recomputing it after a restart). Create and spec changes compute
 at once; the timer computes a report when it has never been computed for its generation, when its
 `nextComputeTime` has passed, or when a price version was added since (the ledger's prices stamp,
 kept in an annotation). After a restart nothing is recomputed that is not due. A report outside the
@@ -17,11 +18,35 @@ from typing import Any
 
 import kopf
 
+from kubetally.api.app import ReportView
 from kubetally.domain.errors import SourceUnavailable, SpecError
 from kubetally.handlers.runtime import COMPUTED_AT_PRICES, GROUP, VERSION, Runtime
-from kubetally.reports import compute_report, failed_status
+from kubetally.reports import ReportResult, compute_report, failed_status
 
 log = logging.getLogger(__name__)
+
+
+async def compute(
+    runtime: Runtime,
+    namespace: str,
+    name: str,
+    spec: Mapping[str, Any],
+    generation: int,
+    now: datetime,
+    previous: list[Mapping[str, Any]] | None = None,
+) -> ReportResult:
+    """Compute one report in its scope: its namespace's project, fenced unless an admin namespace."""
+    return await compute_report(
+        runtime.service,
+        dict(spec),
+        namespace=namespace,
+        name=name,
+        generation=generation,
+        now=now,
+        project=runtime.ledger.project_of(runtime.service.config.cluster, namespace),
+        isolated=namespace not in runtime.options.admin_namespaces,
+        previous=previous or [],
+    )
 
 
 async def _status_for(name: str, namespace: str, body: Mapping[str, Any], runtime: Runtime) -> dict[str, Any]:
@@ -31,20 +56,10 @@ async def _status_for(name: str, namespace: str, body: Mapping[str, Any], runtim
     now = datetime.fromtimestamp(runtime.service.clock(), UTC)
     previous = list(status.get("conditions") or [])
     try:
-        result = await compute_report(
-            runtime.service,
-            dict(body.get("spec") or {}),
-            namespace=namespace,
-            name=name,
-            generation=generation,
-            now=now,
-            project=runtime.ledger.project_of(runtime.service.config.cluster, namespace),
-            isolated=namespace not in runtime.options.admin_namespaces,
-            previous=previous,
-        )
+        result = await compute(runtime, namespace, name, body.get("spec") or {}, generation, now, previous)
     except (SpecError, SourceUnavailable) as error:
         return failed_status(error, generation=generation, now=now, previous=previous)
-    runtime.results[(namespace, name)] = (result.answer, result.query)
+    runtime.results[(namespace, name)] = ReportView(result.answer, result.query)
     return result.status
 
 

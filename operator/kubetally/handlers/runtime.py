@@ -1,8 +1,9 @@
 """The operator process: one runtime in kopf's memo, built at startup and closed at cleanup.
 
 It holds the ledger, the Prometheus client, the service, the HTTP API (same routes as
-`kubetally serve`) and the background ingest loop, so the API and the ingest run in the operator's
-own process. Options come from `kubetally run` through `memo.options`.
+`kubetally serve`, plus each CostReport's `status.resultPath`, served by `handlers.results`) and the
+background ingest loop, so the API and the ingest run in the operator's own process. Options come
+from `kubetally run` through `memo.options`.
 """
 
 from __future__ import annotations
@@ -10,18 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import kopf
 from aiohttp import web
 
-from kubetally.api.app import build_app
+from kubetally.api.app import ReportView, build_app
 from kubetally.api.metrics import Metrics
-from kubetally.engine.query import CostQuery
 from kubetally.ledger.store import DuckDBLedger
-from kubetally.serve import ServeOptions, ingest_loop, make_clock
-from kubetally.service import CostAnswer, CostService
+from kubetally.serve import ServeOptions, background_tasks, make_clock, open_clients
+from kubetally.service import CostService
 from kubetally.sources.prometheus import PrometheusClient
 
 GROUP, VERSION = "kubetally.io", "v1alpha1"
@@ -39,10 +41,15 @@ class Runtime:
     ledger: DuckDBLedger
     client: PrometheusClient
     service: CostService
-    runner: web.AppRunner
+    runner: web.AppRunner | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    #: (namespace, name) → the last result of each CostReport, served at its status.resultPath.
-    results: dict[tuple[str, str], tuple[CostAnswer, CostQuery]] = field(default_factory=dict)
+    #: Closes the store's clients (`client` is the live one: serve.StoreClients).
+    stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+    #: (namespace, name) → the last result of each CostReport, served at its status.resultPath (after
+    #: a restart, recomputed on the first request: `handlers.results`).
+    results: dict[tuple[str, str], ReportView] = field(default_factory=dict)
+    #: Held while a result is recomputed, so concurrent requests after a restart compute it once.
+    recomputing: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: (namespace, name) → the newest body of each CostReport seen by the watch.
     reports: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     api: Any = None  # kubernetes.client.CustomObjectsApi
@@ -88,17 +95,20 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 300
     options: RunOptions = memo.options
     ledger = DuckDBLedger(options.serve.ledger, memory_limit=options.serve.memory_limit)
-    client = PrometheusClient(options.serve.prometheus_url)
-    service = CostService(ledger, client, options.serve.config, make_clock(options.serve.now))
+    stack = AsyncExitStack()
+    clients = await open_clients(options.serve, stack)
+    service = CostService(ledger, clients.live, options.serve.config, make_clock(options.serve.now))
     metrics = Metrics()
-    results: dict[tuple[str, str], tuple[CostAnswer, CostQuery]] = {}
-    app = build_app(service, metrics, client.ready, lambda namespace, name: results.get((namespace, name)))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, options.serve.host, options.serve.port).start()
-    runtime = Runtime(options=options, ledger=ledger, client=client, service=service, runner=runner, results=results)
+    runtime = Runtime(options=options, ledger=ledger, client=clients.live, service=service, stack=stack)
     runtime.api = _custom_objects_api()
-    runtime.tasks.append(asyncio.create_task(ingest_loop(service, client, options.serve, metrics)))
+    from kubetally.handlers.results import find_result  # imports this module
+
+    app = build_app(service, metrics, clients.health.ready, partial(find_result, runtime),
+                    state=clients.health.describe)
+    runtime.runner = web.AppRunner(app, access_log=None)
+    await runtime.runner.setup()
+    await web.TCPSite(runtime.runner, options.serve.host, options.serve.port).start()
+    runtime.tasks.extend(background_tasks(service, clients, options.serve, metrics))
     runtime.tasks.append(asyncio.create_task(schedule_loop(runtime)))
     memo.runtime = runtime
 
@@ -111,6 +121,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     for task in runtime.tasks:
         task.cancel()
     await asyncio.gather(*runtime.tasks, return_exceptions=True)
-    await runtime.runner.cleanup()
-    await runtime.client.aclose()
+    if runtime.runner is not None:
+        await runtime.runner.cleanup()
+    await runtime.stack.aclose()
     runtime.ledger.close()

@@ -98,6 +98,12 @@ def complement(spans: list[tuple[int, int]], start: int, end: int) -> list[tuple
     return [(a, b) for a, b in out if a < b]
 
 
+def intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts common to two sorted lists of disjoint [start, end) spans."""
+    out = [(max(x0, y0), min(x1, y1)) for x0, x1 in a for y0, y1 in b]
+    return [(lo, hi) for lo, hi in out if lo < hi]
+
+
 def in_runs(spans: list[tuple[int, int]], column: str = "segment_start") -> str:
     """SQL predicate: `column` lies in one of `spans` (integers from our own tables)."""
     if not spans:

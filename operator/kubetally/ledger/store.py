@@ -22,7 +22,7 @@ import dataclasses
 import json
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +88,8 @@ class Ledger(Protocol):
     def latest_hour(self, cluster: str) -> int | None: ...
 
     def facts(
-        self, start: int, end: int, live: FactBatch | None = None, wanted: rollups.Wanted | None = None
+        self, start: int, end: int, live: FactBatch | None = None, wanted: rollups.Wanted | None = None,
+        hours: Collection[int] | None = None,
     ) -> AbstractContextManager[Facts]: ...
 
 
@@ -101,6 +102,8 @@ class DuckDBLedger:
         if memory_limit is not None and not _MEMORY.fullmatch(memory_limit):
             raise SpecError("--memory-limit", f"{memory_limit!r} is not a size; e.g. 1GB, 512MB, 2GiB")
         self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)  # create what we open
         self._con = duckdb.connect(self.path)
         if memory_limit is not None:
             self._con.execute(f"SET memory_limit = '{memory_limit}'")
@@ -255,9 +258,10 @@ class DuckDBLedger:
         return built
 
     def _fact_views(self, cursor: duckdb.DuckDBPyConnection, start: int, end: int, live: FactBatch | None,
-                    spans: list[tuple[int, int]]) -> Facts:
+                    spans: list[tuple[int, int]], base: list[tuple[int, int]] | None = None) -> Facts:
         """Views (on `cursor`) of the ledger's facts with segments in [start, end), container and
-        node facts only within `spans`, plus `live` facts, as the engine's four relations."""
+        node facts only within `spans`, volume and quota facts only within `base` (if given), plus
+        `live` facts, as the engine's four relations."""
         names = {}
         for table in TABLES:
             live_table = f"live_{table}"
@@ -266,7 +270,8 @@ class DuckDBLedger:
             if live is not None:
                 insert(cursor, table, live_table, live.tables[table])
             view = f"window_{table}"
-            only = f" AND {rollups.in_runs(spans)}" if table in ("container_facts", "node_facts") else ""
+            limit = spans if table in ("container_facts", "node_facts") else base
+            only = f" AND {rollups.in_runs(limit)}" if limit is not None else ""
             cursor.execute(
                 f"CREATE TEMP VIEW {view} AS SELECT * FROM main.{table} "
                 f"WHERE segment_start >= {int(start)} AND segment_end <= {int(end)}{only} "
@@ -278,21 +283,25 @@ class DuckDBLedger:
 
     @contextmanager
     def facts(self, start: int, end: int, live: FactBatch | None = None,
-              wanted: rollups.Wanted | None = None) -> Iterator[Facts]:
+              wanted: rollups.Wanted | None = None, hours: Collection[int] | None = None) -> Iterator[Facts]:
         """A private cursor whose views hold the ledger's facts with segments in [start, end),
         plus `live` facts (the window's edges), as the engine's four relations; with `wanted`,
-        the hours stored for it come as `Facts.stored` rows instead of facts."""
+        the hours stored for it come as `Facts.stored` rows instead of facts. With `hours` (the
+        window plan's ledger hours), only those hours are read from the ledger: an hour the plan
+        collects live instead (cut by a set boundary) must not be counted twice."""
         cursor = self._con.cursor()
         try:
             cursor.execute("BEGIN TRANSACTION")
-            spans = [(start, end)]
+            base = [(start, end)] if hours is None else rollups.runs(hours)
+            spans = base
             stored = None
             if wanted is not None:
-                hours = rollups.runs(rollups.covered(cursor, wanted.fingerprint, start, end))
-                if hours:
-                    stored = rollups.stored_views(cursor, wanted, hours)
-                    spans = rollups.complement(hours, start, end)
-            facts = self._fact_views(cursor, start, end, live, spans)
+                covered = rollups.covered(cursor, wanted.fingerprint, start, end)
+                stored_runs = rollups.runs(covered if hours is None else set(covered) & set(hours))
+                if stored_runs:
+                    stored = rollups.stored_views(cursor, wanted, stored_runs)
+                    spans = rollups.intersect(base, rollups.complement(stored_runs, start, end))
+            facts = self._fact_views(cursor, start, end, live, spans, None if hours is None else base)
             yield dataclasses.replace(facts, stored=stored)
         finally:
             cursor.execute("ROLLBACK")

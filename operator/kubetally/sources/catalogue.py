@@ -32,6 +32,10 @@ from kubetally.sources.promql import Matcher, selector
 TARGET_LABELS: tuple[str, ...] = ("instance", "job", "service", "endpoint", "prometheus", "prometheus_replica")
 
 
+#: A request's live collection budget in seconds (`SourceConfig.live_budget_seconds`).
+DEFAULT_LIVE_BUDGET_SECONDS = 3.0
+
+
 @dataclass(frozen=True, slots=True)
 class SourceConfig:
     """Where facts come from: the cluster's name, the series label naming it (None for a single
@@ -48,6 +52,9 @@ class SourceConfig:
     #: reads more than `max_samples` samples (CORRECTNESS.md P3: ≤ 5M, 10% of Prometheus' default).
     series_hint: int = 20_000
     max_samples: int = 5_000_000
+    #: Seconds an API request or a report may spend collecting the live parts of its window in all
+    #: (`sources.live`); past it they count with coverage 0 and a warning. Ingest has no such budget.
+    live_budget_seconds: float = DEFAULT_LIVE_BUDGET_SECONDS
 
     @property
     def usage_window_seconds(self) -> int:

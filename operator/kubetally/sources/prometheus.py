@@ -8,7 +8,10 @@ caller can forget them:
   `(end - start) / step > 11000`; we count points, `(end - start) // step + 1 <= 11000`);
   `chunk_range` splits a long range into step-aligned chunks that respect it and a samples budget.
 - Queries are POSTed form-encoded (no URL length limit for long selectors), with the server-side
-  `timeout` parameter equal to our own per-request deadline, at most `max_concurrency` at a time.
+  `timeout` parameter equal to our own per-attempt deadline, at most `max_concurrency` at a time.
+  Every attempt has a deadline (`timeout_seconds`, of which at most `connect_timeout_seconds` to
+  connect), so one query takes at most (retries + 1) × timeout + the backoff delays; every
+  attempt's outcome is recorded in `health` (`sources.health`), the known state /readyz reads.
 - Transient failures (connection errors, timeouts, HTTP 408/429/500/502/503/504, API errors of type
   `timeout`/`unavailable`) are retried with exponential backoff and full jitter, honouring
   `Retry-After` (seconds); when retries run out, `SourceUnavailable` says where, what and how often.
@@ -30,10 +33,12 @@ from random import Random
 from typing import Any, Final, Self, TypeVar
 
 import httpx
-import numpy as np
-import numpy.typing as npt
 
 from kubetally.domain.errors import SourceUnavailable
+from kubetally.sources.health import StoreHealth
+from kubetally.sources.results import InstantSample as InstantSample  # re-exported: the client's answers
+from kubetally.sources.results import RangeSeries as RangeSeries
+from kubetally.sources.results import labels_of, parse_instant, parse_matrix, parse_stats
 
 log = logging.getLogger(__name__)
 
@@ -56,24 +61,6 @@ class PromQLError(ValueError):
         self.status_code = status_code
         self.error_type = error_type
         self.query = query
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class RangeSeries:
-    """One series of a range query: its labels, evaluation times (unix s) and values (NaN/±Inf kept)."""
-
-    labels: dict[str, str]
-    timestamps: npt.NDArray[np.int64]
-    values: npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True, slots=True)
-class InstantSample:
-    """One sample of an instant query (a scalar result has empty labels)."""
-
-    labels: dict[str, str]
-    timestamp: int
-    value: float
 
 
 RangeResult = tuple[list[RangeSeries], int | None]
@@ -192,58 +179,14 @@ def _classify(response: httpx.Response, where: str, query: str) -> Any:
     raise SourceUnavailable(f"{where} refused the request ({described}){hint.get(status, '')}")
 
 
-def _labels(raw: Any) -> dict[str, str]:
-    if not isinstance(raw, dict):
-        raise TypeError("labels are not an object")
-    return {str(key): str(value) for key, value in raw.items()}
-
-
-def _parse_matrix(data: Any) -> list[RangeSeries]:
-    if data.get("resultType") != "matrix":
-        raise ValueError(f"expected resultType matrix, got {data.get('resultType')!r}")
-    series: list[RangeSeries] = []
-    for item in data["result"]:
-        points = item.get("values") or []  # a series of native histograms only has no float values
-        timestamps = np.rint(np.array([point[0] for point in points], dtype=np.float64)).astype(np.int64)
-        values = np.array([point[1] for point in points], dtype=np.float64)
-        if timestamps.shape != values.shape:
-            raise ValueError("timestamps and values differ in length")
-        timestamps.flags.writeable = False
-        values.flags.writeable = False
-        series.append(RangeSeries(labels=_labels(item.get("metric", {})), timestamps=timestamps, values=values))
-    return series
-
-
-def _parse_instant(data: Any) -> list[InstantSample]:
-    kind = data.get("resultType")
-    if kind == "scalar":
-        return [InstantSample(labels={}, timestamp=round(float(data["result"][0])), value=float(data["result"][1]))]
-    if kind != "vector":
-        raise ValueError(f"expected resultType vector or scalar, got {kind!r}")
-    return [
-        InstantSample(
-            labels=_labels(item.get("metric", {})),
-            timestamp=round(float(item["value"][0])),
-            value=float(item["value"][1]),
-        )
-        for item in data["result"]
-        if "value" in item  # a native-histogram sample has "histogram" instead
-    ]
-
-
-def _parse_stats(data: Any) -> int | None:
-    stats = data.get("stats")
-    samples = stats.get("samples") if isinstance(stats, dict) else None
-    total = samples.get("totalQueryableSamples") if isinstance(samples, dict) else None
-    return int(total) if isinstance(total, int | float) and not isinstance(total, bool) else None
-
-
 class PrometheusClient:
     """Async client of one Prometheus-compatible API; use `async with` or call `aclose()`.
 
     `transport`, `sleep` and `random` exist for tests (httpx.MockTransport, a recording sleep, a
     seeded Random). `timeout_seconds` is the whole-request deadline of one attempt (also sent to the
-    server as `timeout`); `retries` is the number of retries after the first attempt.
+    server as `timeout`), `connect_timeout_seconds` the part of it a TCP/TLS connect may take;
+    `retries` is the number of retries after the first attempt; `probe_timeout_seconds` bounds `ready`;
+    `retry_log_level` is the level of the line each retry logs (the health logs each outage once).
     """
 
     def __init__(
@@ -251,6 +194,8 @@ class PrometheusClient:
         base_url: str,
         *,
         timeout_seconds: float = 60.0,
+        connect_timeout_seconds: float = 2.0,
+        probe_timeout_seconds: float = 2.0,
         max_concurrency: int = 2,
         retries: int = 4,
         backoff_base_seconds: float = 1.0,
@@ -259,16 +204,22 @@ class PrometheusClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
         random: Random | None = None,
+        health: StoreHealth | None = None,
+        retry_log_level: int = logging.WARNING,
     ) -> None:
         url = httpx.URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError(f"Prometheus URL must be http(s)://host[:port][/prefix], not {_display_url(base_url)!r}")
-        if timeout_seconds <= 0 or max_concurrency < 1 or retries < 0:
-            raise ValueError("timeout_seconds must be > 0, max_concurrency >= 1 and retries >= 0")
+        timeouts = (timeout_seconds, connect_timeout_seconds, probe_timeout_seconds)
+        if min(timeouts) <= 0 or max_concurrency < 1 or retries < 0:
+            raise ValueError("timeouts must be > 0, max_concurrency >= 1 and retries >= 0")
         if backoff_base_seconds < 0 or backoff_max_seconds < backoff_base_seconds:
             raise ValueError("backoff seconds must satisfy 0 <= backoff_base_seconds <= backoff_max_seconds")
         self.base_url = _display_url(base_url)
         self._timeout = timeout_seconds
+        self._probe_timeout = probe_timeout_seconds
+        self.health = health if health is not None else StoreHealth()
+        self._retry_log_level = retry_log_level
         self._retries = retries
         self._backoff_base = backoff_base_seconds
         self._backoff_max = backoff_max_seconds
@@ -278,7 +229,7 @@ class PrometheusClient:
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers=dict(headers or {}),
-            timeout=httpx.Timeout(timeout_seconds),
+            timeout=httpx.Timeout(timeout_seconds, connect=min(connect_timeout_seconds, timeout_seconds)),
             transport=transport,
         )
 
@@ -305,7 +256,7 @@ class PrometheusClient:
         """Evaluate `query` at the instant `time` (unix seconds)."""
         form = {"query": query, "time": str(time), "timeout": _timeout_param(self._timeout)}
         data = await self._call(self._client.build_request("POST", "/api/v1/query", data=form), query)
-        return self._parse(_parse_instant, data, "/api/v1/query")
+        return self._parse(parse_instant, data, "/api/v1/query")
 
     async def series(self, match: Sequence[str], start: int, end: int) -> list[dict[str, str]]:
         """Return the label sets of the series that match any selector of `match` within [start, end]."""
@@ -315,21 +266,31 @@ class PrometheusClient:
             raise ValueError(f"series end {end} is before start {start}")
         params = httpx.QueryParams({"match[]": list(match), "start": str(start), "end": str(end)})
         data = await self._call(self._client.build_request("GET", "/api/v1/series", params=params), ", ".join(match))
-        return self._parse(lambda items: [_labels(item) for item in items], data, "/api/v1/series")
+        return self._parse(lambda items: [labels_of(item) for item in items], data, "/api/v1/series")
 
     async def ready(self) -> bool:
-        """Return whether the API answers a trivial query now: one attempt, no retry, never raises.
+        """Return whether the API answers a trivial query now: one attempt of at most
+        `probe_timeout_seconds`, no retry, never raises; the outcome goes to `health`.
 
         It asks `/api/v1/query` for `1` rather than `/-/ready`, which Mimir serves elsewhere and
         proxies may hide. It does not wait for a query slot: a probe must not queue behind a backfill.
         """
         try:
-            async with asyncio.timeout(self._timeout):
-                response = await self._client.post("/api/v1/query", data={"query": "1"})
+            async with asyncio.timeout(self._probe_timeout):
+                response = await self._client.post("/api/v1/query", data={"query": "1"}, timeout=self._probe_timeout)
             body = _body(response)
-        except (httpx.HTTPError, TimeoutError, OSError):
+        except TimeoutError:
+            self.health.record_failure(f"no answer to a probe within {self._probe_timeout:g}s")
             return False
-        return response.status_code == 200 and isinstance(body, dict) and body.get("status") == "success"
+        except (httpx.HTTPError, OSError) as exc:
+            self.health.record_failure(clip(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__))
+            return False
+        ok = response.status_code == 200 and isinstance(body, dict) and body.get("status") == "success"
+        if ok:
+            self.health.record_success()
+        else:
+            self.health.record_failure(f"a probe got HTTP {response.status_code}")
+        return ok
 
     async def _query_range(self, query: str, start: int, end: int, step: int, *, with_stats: bool) -> RangeResult:
         _check_range(start, end, step)
@@ -343,8 +304,8 @@ class PrometheusClient:
         if with_stats:
             form["stats"] = "all"
         data = await self._call(self._client.build_request("POST", "/api/v1/query_range", data=form), query)
-        series = self._parse(_parse_matrix, data, "/api/v1/query_range")
-        return series, (self._parse(_parse_stats, data, "/api/v1/query_range") if with_stats else None)
+        series = self._parse(parse_matrix, data, "/api/v1/query_range")
+        return series, (self._parse(parse_stats, data, "/api/v1/query_range") if with_stats else None)
 
     def _parse(self, parse: Callable[[Any], T], data: Any, path: str) -> T:
         try:
@@ -377,15 +338,16 @@ class PrometheusClient:
             except httpx.TransportError as exc:
                 last = clip(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
             else:
-                outcome = _classify(response, where, query)
+                outcome = _classify(response, where, query)  # raises on a refusal: no retry
                 if not isinstance(outcome, _Retry):
+                    self.health.record_success()
                     return outcome
                 last, retry_after = outcome.description, outcome.retry_after
+            self.health.record_failure(last)
             if attempt + 1 < attempts:
                 delay = self._delay(attempt, retry_after)
-                log.warning(
-                    "%s failed (%s); attempt %d of %d, retrying in %.1fs", where, last, attempt + 1, attempts, delay
-                )
+                log.log(self._retry_log_level, "%s failed (%s); attempt %d of %d, retrying in %.1fs",
+                        where, last, attempt + 1, attempts, delay)
                 await self._sleep(delay)
         raise SourceUnavailable(
             f"{where} is unavailable after {attempts} attempt{'s' if attempts != 1 else ''}; "

@@ -1,6 +1,7 @@
 """Fuzzing every parameter of both APIs through the real app: every answer is a 200 or a 4xx Status
 with a message, never a 5xx; and the only PromQL that reaches the store is the fixed catalogue
-(user input never becomes query text)."""
+(user input never becomes query text). The ledger is empty here; `tests/load/test_fuzz_loaded.py`
+throws the same values (`tests.support.hostile`) at a real server over a loaded ledger."""
 
 from __future__ import annotations
 
@@ -18,17 +19,11 @@ from kubetally.ledger.store import DuckDBLedger
 from kubetally.service import CostService
 from kubetally.sources.catalogue import Catalogue, SourceConfig, catalogue
 from kubetally.sources.prometheus import RangeSeries
+from tests.support.hostile import COST_KEYS, USAGE_KEYS, params_strategy
 from tests.unit.engine import topology
 
 CONFIG = SourceConfig(cluster="c1")
 KNOWN_QUERIES = {getattr(catalogue(CONFIG), f.name) for f in fields(Catalogue)}
-COST_KEYS = ["window", "filter", "step", "aggregate", "idle", "shareIdle", "shareSplit", "idleByNode", "format",
-             "method", "customWeights", "timeZone"]
-USAGE_KEYS = ["start", "end", "step", "kind", "name", "item", "method", "currentPage", "pageSize", "timeZone"]
-NASTY = st.sampled_from(['"', "\\", "{", "}", "|", ".*", "$", "\n", "\u202e", "é", "' OR 1=1 --", "%00", "+", ",",
-                         "label[app]:", 'namespace:"', "9" * 40, "-1", "0", "1e309", "NaN", "today", "1h", "7d",
-                         "2025-06-01", "20250601", "2025-06-01T00:00:00Z,2025-06-01T02:00:00Z", "x" * 17000])
-VALUES = st.one_of(st.text(max_size=40), NASTY, st.lists(NASTY, max_size=3).map("".join))
 
 
 class CheckingSource:
@@ -41,10 +36,6 @@ class CheckingSource:
         if query not in KNOWN_QUERIES:
             self.unknown.append(query)
         return []
-
-
-def params_strategy(keys: list[str]) -> st.SearchStrategy[dict[str, str]]:
-    return st.dictionaries(st.one_of(st.sampled_from(keys), st.text(max_size=12)), VALUES, max_size=6)
 
 
 async def _check(path: str, query: dict[str, str], tmp_path: Path) -> None:

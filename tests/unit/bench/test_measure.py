@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kubetally.bench.measure import Timing, peak_rss_mib
-from kubetally.bench.run import write_results
+from kubetally.bench.run import PROFILE_HEADING, write_results
 from kubetally.bench.scenarios import Figure, seconds
 
 
@@ -33,3 +33,24 @@ def test_results_table_marks_missed_targets(tmp_path: Path) -> None:
     assert "| M | slow thing | 30 s | < 1 s | **no** |" in lines
     assert "| M | info | 7 |  |  |" in lines
     assert any(line.startswith("Made by `kubetally bench`") and "1.5 minutes" in line for line in lines)
+
+
+def test_results_say_only_what_the_run_measured(tmp_path: Path) -> None:
+    """Every line of RESULTS.md is the fixed frame (title, table header, profile heading), the run's
+    own command/time/machine/data lines, one of its figures, or its profile: no paragraph carried
+    over from an earlier run (issue 12 bug 9: a history paragraph with old figures was in every file).
+    The data line names only the scales the run measured (here M)."""
+    path = tmp_path / "RESULTS.md"
+    figures = [Figure("M", "cold backfill", "84.5 s"), Figure("M", "speed-up", "3×", "≥ 20×", False)]
+    write_results(path, figures, "PROFILE LINE 1\nPROFILE LINE 2", 60.0, "kubetally bench --scales M")
+    lines = [line for line in path.read_text().splitlines() if line]
+    frame = {"# kubetally bench results", "| scale | what | measured | target | met |", "|---|---|---|---|---|",
+             PROFILE_HEADING}
+    run_lines = [line for line in lines if line.startswith(("Made by `kubetally bench --scales M` on ", "Machine: "))]
+    assert len(run_lines) == 2
+    [data] = [line for line in lines if line.startswith("Data: ")]
+    rows = ["| M | cold backfill | 84.5 s |  |  |", "| M | speed-up | 3× | ≥ 20× | **no** |"]
+    assert sorted(set(lines) - frame - set(run_lines) - {data}) == sorted([*rows, "PROFILE LINE 1", "PROFILE LINE 2"])
+    assert data.startswith("Data: scale M = `presets.medium()` (50 nodes, ~1k pods, 7 days at 300 s). Each figure")
+    assert "scale L" not in data
+    assert lines.index(PROFILE_HEADING) == lines.index("PROFILE LINE 1") - 1

@@ -214,14 +214,13 @@ def test_cost_weights_rejected(data: dict[str, Any], field: str, fragments: list
 def test_design_cost_report_example_parses() -> None:
     spec = parse_cost_report(REPORT)
     assert spec.window == "lastweek"
-    assert spec.step_seconds() == 86400
     assert spec.aggregate_keys() == (AggregateKey(Dimension.NAMESPACE), AggregateKey(Dimension.LABEL, "app"))
     assert spec.parsed_filter() is not None
     assert (spec.method, spec.share_split, spec.top_n) == (Method.EFFECTIVE, ShareSplit.WEIGHTED, 20)
     assert (spec.idle, spec.share_idle, spec.idle_by_node) == (True, False, False)
     assert spec.custom_weights_name() is None
     now = datetime(2025, 6, 11, 9, 30, tzinfo=UTC)  # a Wednesday
-    assert spec.resolve_window(now) == Window(datetime(2025, 6, 2, tzinfo=UTC), datetime(2025, 6, 9, tzinfo=UTC))
+    assert spec.resolve_span(now) == (Window(datetime(2025, 6, 2, tzinfo=UTC), datetime(2025, 6, 9, tzinfo=UTC)), 86400)
     assert spec.parsed_schedule().next_after(now) == datetime(2025, 6, 11, 10, tzinfo=UTC)
 
 
@@ -230,7 +229,7 @@ def test_cost_report_defaults() -> None:
     assert spec.aggregate == ("namespace",)
     assert (spec.method, spec.idle, spec.share_idle, spec.share_split) == (Method.EFFECTIVE, True, False,
                                                                             ShareSplit.WEIGHTED)
-    assert (spec.idle_by_node, spec.schedule, spec.top_n, spec.step_seconds()) == (False, "@hourly", 20, None)
+    assert (spec.idle_by_node, spec.schedule, spec.top_n, spec.step) == (False, "@hourly", 20, None)
 
 
 @pytest.mark.parametrize(
@@ -245,7 +244,7 @@ def test_cost_report_defaults() -> None:
     ],
 )
 def test_start_end_and_time_zone(data: dict[str, Any], window: Window) -> None:
-    assert parse_cost_report(data).resolve_window(datetime(2025, 6, 11, 9, 30, tzinfo=UTC)) == window
+    assert parse_cost_report(data).resolve_span(datetime(2025, 6, 11, 9, 30, tzinfo=UTC)) == (window, None)
 
 
 @pytest.mark.parametrize(
@@ -267,8 +266,10 @@ def test_start_end_and_time_zone(data: dict[str, Any], window: Window) -> None:
         (report(window=None, **yaml.safe_load("start: 2025-06-01\nend: 2025-06-03")), "spec.start",
          ["valid string, got datetime.date(2025, 6, 1)", 'start: "2025-06-01" (quoted)']),
         (report(timeZone="Mars/Olympus"), "spec.timeZone", ['"Mars/Olympus" is not a time zone']),
-        (report(step="1x"), "spec.step", ['"1x" is not a duration', "accepted: 30m"]),
-        (report(step="0h"), "spec.step", ['"0h" must be a positive duration']),
+        (report(step="1x"), "spec.step", ['"1x" is not a duration', "accepted: a whole number of hours, at least 1h"]),
+        (report(step="0h"), "spec.step", ['"0h" is not a duration; accepted: a whole number of hours']),
+        (report(step="45m"), "spec.step", ['"45m" is not a whole number of hours; accepted: a whole number of hours']),
+        (report(window="90d", step="1h"), "spec.step", ["splits the window into 2161 sets; the cap is 2000"]),
         (report(aggregate=["namespace", "bogus"]), "spec.aggregate", ['unknown aggregate "bogus" at entry 2']),
         (report(aggregate=[]), "spec.aggregate", ["at least one key"]),
         (report(aggregate="namespace"), "spec.aggregate", ["Input should be a list", "'namespace'"]),

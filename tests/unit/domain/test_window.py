@@ -62,23 +62,6 @@ def test_window_rejects_empty_or_naive(start: datetime, end: datetime) -> None:
         Window(start, end)
 
 
-@pytest.mark.parametrize(
-    ("step", "bounds"),
-    [(None, [("00:00", "01:00")]), (3600, [("00:00", "01:00")]), (7200, [("00:00", "01:00")]),
-     (1800, [("00:00", "00:30"), ("00:30", "01:00")]), (2700, [("00:00", "00:45"), ("00:45", "01:00")]),
-     (1200, [("00:00", "00:20"), ("00:20", "00:40"), ("00:40", "01:00")])],
-)
-def test_steps(step: int | None, bounds: list[tuple[str, str]]) -> None:
-    window = w("2024-03-26T00:00", "2024-03-26T01:00")
-    expected = tuple(Window(z(f"2024-03-26T{a}"), z(f"2024-03-26T{b}")) for a, b in bounds)
-    assert window.steps(step) == expected
-
-
-def test_steps_rejects_non_positive_step() -> None:
-    with pytest.raises(ValueError, match="step_seconds"):
-        w("2024-03-26T00:00", "2024-03-26T01:00").steps(0)
-
-
 # --- parse_window: every form at a fixed now ---------------------------------------------------
 
 

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 
 import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kubetally.domain.aggregation import AggregateKey, Dimension
 from kubetally.domain.filters import AllOf, AnyOf, Condition, Field, Filter, Op, parse_filter
 from kubetally.domain.matching import matches
+from kubetally.domain.vocabulary import UNALLOCATED_KEY
+from kubetally.engine import pipeline
+from kubetally.engine.facts import load_facts
 from kubetally.engine.filtering import to_sql
+from kubetally.engine.query import CostQuery
+from tests import strategies as gen
+from tests.reference import reference_costs
+from tests.unit.engine.conftest import Run, by_step, costs
+from tests.unit.engine.topology import H
 
 COLUMNS = ("cluster", "node", "namespace", "project", "pod", "controller_kind", "controller")
 DDL = (
@@ -140,6 +152,25 @@ EXPECTED: list[tuple[str, set[int]]] = [
     ('namespace<~:"%"+pod<~:"1"', {9}),
     ('label[); DROP TABLE t; --]:""', ALL),
     ('label[\']:"x"', set()),
+    # `__unallocated__` with `:` / `!:` means "missing or empty", as the aggregate row of that name
+    ('label[team]:"__unallocated__"', ALL - {1}),
+    ('label[team]!:"__unallocated__"', {1}),
+    ('label[app]:"__unallocated__"', {3, 4, 7, 13}),
+    ('label[app]:"web","__unallocated__"', {1, 2, 3, 4, 7, 13}),
+    ('label[app]!:"web","__unallocated__"', ALL - {1, 2, 3, 4, 7, 13}),
+    ('label[gone]:"__unallocated__"', ALL),
+    ('label[gone]!:"__unallocated__"', set()),
+    ('controller:"__unallocated__"', {6, 7, 13}),
+    ('controllerName!:"__unallocated__"', ALL - {6, 7, 13}),
+    ('controllerKind:"__unallocated__"', {7, 13}),
+    ('node:"__unallocated__"', {7}),
+    ('project:"__unallocated__"', {3, 4, 13}),
+    ('namespace:"__unallocated__"', {13}),
+    ('namespace!:"__unallocated__"', ALL - {13}),
+    ('pod:"__unallocated__"', {13}),
+    ('cluster:"__unallocated__"', set()),
+    ('cluster!:"__unallocated__"', ALL),
+    ('(label[app]:"__unallocated__"|namespace:"shop")+cluster:"c2"', {5, 6, 7}),
 ]
 
 
@@ -192,6 +223,39 @@ def test_user_text_never_reaches_sql() -> None:
     assert DROP in params
 
 
+def test_unallocated_also_matches_its_own_literal_text() -> None:
+    """Aggregation prints a value that is literally `__unallocated__` under the same row name as a
+    missing one (Kubernetes forbids it in names and label values, but facts are data), so the filter
+    selects both; `""` keeps meaning "missing or empty" only."""
+    rows: list[Row] = [
+        row(1, "c1", "n1", "a", "p", "x", "Deployment", "__unallocated__", {"app": "__unallocated__"}),
+        row(2, "c1", "n1", "a", "p", "y", "Deployment", "web", {}),
+        row(3, "c1", "n1", "a", "p", "z", None, None, {"app": "web"}),
+    ]
+    connection = duckdb.connect()
+    load(connection, "u", rows)
+    for text, expected in [
+        ('label[app]:"__unallocated__"', {1, 2}),
+        ('label[app]!:"__unallocated__"', {3}),
+        ('label[app]:""', {2}),
+        ('controller:"__unallocated__"', {1, 3}),
+        ('controller:""', {3}),
+        ('controller!:"__unallocated__","web"', set()),
+    ]:
+        node = parse_filter(text)
+        assert reference(rows, node) == expected, text
+        assert selected(connection, "u", node) == expected, text
+    connection.close()
+
+
+def test_unallocated_sql_and_parameters() -> None:
+    """`__unallocated__` adds `''` to the IN list; the value itself stays a parameter."""
+    assert to_sql(parse_filter('label[team]!:"a","__unallocated__"')) == (
+        "(coalesce(labels[?], '') NOT IN (?, ?, ?))",
+        ["team", "a", "__unallocated__", ""],
+    )
+
+
 def test_empty_nodes(db: duckdb.DuckDBPyConnection) -> None:
     assert selected(db, "t", AllOf(())) == ALL
     assert selected(db, "t", AnyOf(())) == set()
@@ -202,7 +266,7 @@ def test_empty_nodes(db: duckdb.DuckDBPyConnection) -> None:
 # -- random filters over random rows ------------------------------------------------------------
 
 ALPHABET = st.sampled_from(["a", "b", "é", "%", "_", "'", "\\", '"', " "])
-TEXT = st.text(alphabet=ALPHABET, max_size=3)
+TEXT = st.one_of(st.text(alphabet=ALPHABET, max_size=3), st.just(UNALLOCATED_KEY))
 CELL = st.one_of(st.none(), TEXT)
 LABEL_KEYS = ["app", "team", "x.y", "x/y", "x_y", "gone"]
 LABELS = st.one_of(st.none(), st.dictionaries(st.sampled_from(["app", "team", "x_y"]), TEXT, max_size=3))
@@ -237,3 +301,98 @@ def test_random_filters_agree_with_matches(
     rows = [{"id": i, **r} for i, r in enumerate(raw_rows)]
     load(db, "h", rows)
     assert selected(db, "h", node) == reference(rows, node)
+
+
+# -- `__unallocated__` through the whole engine, on the documented topology ------------------------
+#
+# Hand-derived from tests/unit/engine/topology.py (Effective, window h0+h1, no idle): the pods cost
+# web-1 0.30, burst-1 0.35, api-1 0.60, etl-1 0.15, agent-n3 0.07, job-1 0.0175; Σ 1.4875. etl-1 has
+# no labels, no controller and no controller kind; no pod has a `team` label; every pod has a
+# namespace, a node, a cluster and a project. So `X:"__unallocated__"` selects:
+#     X                 pods          cost     negated (1.4875 − cost)
+#     label[app]        etl-1         0.15     1.3375
+#     label[team]       all six       1.4875   0 (no rows)
+#     controller        etl-1         0.15     1.3375
+#     controllerKind    etl-1         0.15     1.3375
+#     namespace, pod, node, cluster, project: none, 0, 1.4875
+UNALLOCATED_TABLE: list[tuple[str, str, float]] = [
+    ("label:app", "label[app]", 0.15),
+    ("label:team", "label[team]", 1.4875),
+    ("label:app.kubernetes.io/name", "label[app.kubernetes.io/name]", 1.4875),
+    ("controller", "controller", 0.15),
+    ("controllerKind", "controllerKind", 0.15),
+    ("namespace", "namespace", 0.0),
+    ("pod", "pod", 0.0),
+    ("node", "node", 0.0),
+    ("cluster", "cluster", 0.0),
+    ("project", "project", 0.0),
+]
+TOPOLOGY_TOTAL = 1.4875
+
+
+def near(expected: object) -> object:
+    """`expected` as an approximate value: sums of floats, 1e-12 relative or absolute."""
+    return pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize(("aggregate", "field", "cost"), UNALLOCATED_TABLE, ids=[a for a, _, _ in UNALLOCATED_TABLE])
+def test_unallocated_filter_selects_the_aggregate_row(run: Run, aggregate: str, field: str, cost: float) -> None:
+    """The `__unallocated__` row of aggregate=X, the filter X:"__unallocated__" and its negation."""
+    by_key = costs(run(aggregate=aggregate, idle=False))
+    assert by_key.get(UNALLOCATED_KEY, 0.0) == near(cost)
+    kept = run(aggregate=aggregate, filter=f'{field}:"__unallocated__"', idle=False)
+    assert sum(row.cost for row in kept.rows) == near(cost)
+    assert {row.name for row in kept.rows} <= {UNALLOCATED_KEY}
+    rest = run(aggregate=aggregate, filter=f'{field}!:"__unallocated__"', idle=False)
+    assert sum(row.cost for row in rest.rows) == near(TOPOLOGY_TOTAL - cost)
+    assert UNALLOCATED_KEY not in {row.name for row in rest.rows}
+
+
+def test_unallocated_by_pod_multi_value_and_steps(run: Run) -> None:
+    assert costs(run(filter='label[app]:"__unallocated__"', idle=False)) == near({"etl-1": 0.15})
+    assert costs(run(filter='label[app]:"web","__unallocated__"', idle=False)) == near(
+        {"web-1": 0.30, "etl-1": 0.15}
+    )
+    assert costs(run(filter='label[app]!:"web","__unallocated__"', idle=False)) == near(
+        {"burst-1": 0.35, "api-1": 0.60, "agent-n3": 0.07, "job-1": 0.0175}
+    )  # Σ 1.0375 = 1.4875 − 0.45
+    assert costs(run(filter='controller:"__unallocated__"|namespace:"batch"', idle=False)) == near(
+        {"etl-1": 0.15, "job-1": 0.0175}
+    )
+    assert by_step(run(filter='label[app]:"__unallocated__"', step=H, idle=False)) == near(
+        {(0, "etl-1"): 0.075, (H, "etl-1"): 0.075}
+    )
+    assert run(filter='namespace:"__unallocated__"', idle=False).rows == ()
+
+
+# -- the same agreement on random fact sets, against the independent oracle (tests/reference.py) --
+
+
+def _field_of(key: AggregateKey) -> str:
+    """The filter field that reads what aggregate key `key` groups by."""
+    return f"label[{key.label_key}]" if key.dimension is Dimension.LABEL else key.dimension.value
+
+
+@settings(
+    max_examples=int(os.environ.get("KUBETALLY_PROPERTY_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.data())
+def test_unallocated_filter_equals_the_oracle_row(data: st.DataObject) -> None:
+    """Engine `X:"__unallocated__"` = the oracle's `__unallocated__` row of aggregate=X, and the
+    negation = the oracle's other rows, for every aggregate key the strategies draw."""
+    fs = data.draw(gen.fact_sets())
+    book = data.draw(gen.price_books())
+    key = data.draw(st.sampled_from(gen.AGGREGATE_CHOICES))
+    method = data.draw(st.sampled_from(gen.COST_METHODS))
+    base = CostQuery(window=data.draw(gen.windows(fs)), aggregate=(key,), method=method, idle=False)
+    oracle = {row["key"]: row["cost"] for row in reference_costs(fs.containers, fs.nodes, book, base)}
+    unallocated = oracle.get((UNALLOCATED_KEY,), 0.0)
+    rest = sum(cost for name, cost in oracle.items() if name != (UNALLOCATED_KEY,))
+    facts = load_facts(containers=fs.containers, nodes=fs.nodes, volumes=fs.volumes, quotas=fs.quotas)
+    for op, expected in ((":", unallocated), ("!:", rest)):
+        query = replace(base, filter=parse_filter(f'{_field_of(key)}{op}"{UNALLOCATED_KEY}"'))
+        table = pipeline.compute(facts, book, query)
+        got = sum(row.cost for row in table.rows)
+        assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12), (key.display(), op, got, expected)

@@ -15,7 +15,7 @@ Hand-derived figures used below (Effective basis):
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -198,9 +198,12 @@ def test_a_new_price_version_prices_only_hours_after_it() -> None:
     assert [step.node_cost for step in table.steps] == pytest.approx([1.8, 3.4])
 
 
-def test_a_step_finer_than_the_facts_is_refused(run: Run) -> None:
-    with pytest.raises(ValueError, match="straddle a step boundary"):
-        run(step=1800)
+def test_sets_that_cut_a_fact_are_refused() -> None:
+    """Hourly facts and hourly sets in a +00:30 zone: every set boundary lies inside a fact. The service
+    collects such hours live in pieces; handed whole hours, the engine refuses rather than misplace them."""
+    query = CostQuery(window=topology.WINDOW, step_seconds=3600, time_zone=timezone(timedelta(minutes=30)))
+    with pytest.raises(ValueError, match="straddle a set boundary"):
+        pipeline.compute(topology.topology_facts(), topology.default_book(), query)
 
 
 def test_no_facts_gives_empty_rows_and_zero_totals() -> None:

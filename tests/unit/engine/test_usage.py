@@ -21,6 +21,7 @@ from __future__ import annotations
 import pytest
 
 from kubetally.domain.errors import SpecError
+from kubetally.domain.filters import parse_filter
 from kubetally.domain.vocabulary import Item, Method, UsageKind
 from kubetally.domain.window import CalendarStep, calendar_periods, parse_date_range
 from kubetally.engine import pipeline, usage
@@ -140,3 +141,33 @@ def test_bad_pages_are_refused(page: int, size: int, field: str) -> None:
         usage.paginate((), page, size)
     assert error.value.field == field
     assert "e.g." in error.value.message
+
+
+@pytest.mark.parametrize(
+    ("filter_text", "item", "expected"),
+    [
+        # Per namespace (topology.py): Cpu Effective shop 4.5 core-h / 0.45 (web-1 2 + burst-1 2.5, × 0.1 on n1);
+        # Storage Effective shop 20 GiB-h / 0.002 (logs), data 200 / 0.04 (warehouse), web none.
+        ('namespace:"shop"', Item.STORAGE, (20, 0.002)),
+        ('namespace!:"shop"', Item.STORAGE, (200, 0.04)),
+        ('project:"alpha"+namespace:"web"', Item.STORAGE, (0, 0)),
+        ('cluster:"c1"+namespace:"shop"', Item.CPU, (4.5, 0.45)),
+        ('namespace:"shop"|project:"beta"', Item.MEMORY, (8 + 4.5, 0.2 + 0.075)),
+    ],
+)
+def test_a_scope_filter_keeps_only_its_facts(facts: Facts, filter_text: str, item: Item,
+                                             expected: tuple[float, float]) -> None:
+    """A CostReport's scope (`UsageQuery.filter`) selects the metered facts by namespace-level fields.
+    Memory Effective per pod (GiB-h): web-1 4, burst-1 4 (shop 8, × 0.025 on n1 = 0.2), etl-1 2,
+    agent-n3 2, job-1 0.5 (beta 4.5, 0.075) → shop | beta = 12.5 GiB-h, 0.275."""
+    query = UsageQuery(periods=PERIODS, kind=UsageKind.CLUSTER_ALL, item=item, filter=parse_filter(filter_text))
+    rows = usage.compute_usage(facts, topology.default_book(), query)
+    got = (sum(row.usage for row in rows), sum(row.cost for row in rows))
+    assert got == pytest.approx(expected, **APPROX)
+
+
+@pytest.mark.parametrize("filter_text", ['label[app]:"web"', 'namespace:"shop"+pod:"web-1"', 'node!:"n1"'])
+def test_a_scope_filter_on_pod_level_fields_is_refused(facts: Facts, filter_text: str) -> None:
+    query = UsageQuery(periods=PERIODS, kind=UsageKind.CLUSTER_ALL, item=Item.STORAGE, filter=parse_filter(filter_text))
+    with pytest.raises(SpecError, match="usage can be filtered on cluster, namespace, project only"):
+        usage.compute_usage(facts, topology.default_book(), query)
