@@ -144,16 +144,23 @@ async def _answer(
     if format_ == "csv":
         response = web.StreamResponse(headers={"Content-Type": "text/csv; charset=utf-8"})
         await response.prepare(request)
-        for line in payloads.cost_csv_lines(answer.table):
+        for number, line in enumerate(payloads.cost_csv_lines(answer.table), start=1):
             await response.write(line.encode())
+            if number % 1000 == 0:
+                await asyncio.sleep(0)  # let /healthz and other requests in between chunks of a big answer
         await response.write_eof()
         return response
-    body = payloads.cost_json(
-        answer.table, window=query.window, steps=query.sets, coverage=answer.coverage,
-        warnings=list(dict.fromkeys([*answer.plan.warnings, *_warnings(answer.coverage, answer.table.price_source),
-                                     *notes])),
-    )
-    return _json(body)
+    warnings = list(dict.fromkeys([*answer.plan.warnings, *_warnings(answer.coverage, answer.table.price_source),
+                                   *notes]))
+
+    def render() -> bytes:
+        return orjson.dumps(payloads.cost_json(answer.table, window=query.window, steps=query.sets,
+                                               coverage=answer.coverage, warnings=warnings))
+
+    # Off the event loop: 12k pod rows take a second or more to render on a busy machine, which would
+    # hold up /healthz and every other request (tests/load/test_concurrency.py).
+    body = await asyncio.to_thread(render)
+    return web.Response(body=body, content_type="application/json")
 
 
 def _warnings(coverage: float, price_source: str) -> list[str]:
