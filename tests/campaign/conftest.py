@@ -25,7 +25,6 @@ from tests.campaign.windows import ServerClock
 from tests.support.clusters import Served, serve_cluster
 from tests.support.serve import running_serve
 
-pytestmark = pytest.mark.campaign
 #: The server's live-collection budget (`--live-budget`): the campaign checks exact numbers on a healthy
 #: store, so it gives live parts 60 s (`KUBETALLY_CAMPAIGN_LIVE_BUDGET`); the 3 s default is for hung stores.
 LIVE_BUDGET = "KUBETALLY_LIVE_BUDGET"

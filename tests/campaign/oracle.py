@@ -187,6 +187,7 @@ class Oracle:
                   ) -> tuple[dict[tuple[Any, ...], Row], float]:
         rows: dict[tuple[Any, ...], Row] = {}
         kept: dict[tuple[Any, ...], bool] = {}
+        groups: dict[str, tuple[tuple[Any, ...], tuple[str, ...], dict[str, Any]]] = {}  # per pod uid
         node_cost = 0.0
 
         def acc(kind: str, key: tuple[str, ...], identity: tuple[Any, ...]) -> Row:
@@ -205,14 +206,16 @@ class Oracle:
                         kept[uid] = filters.holds(q.filter, pod.row)
                     if not kept[uid]:
                         continue
-                identity, key = reference.group_of(q.aggregate, pod.row)
+                if uid not in groups:  # a pod's attributes are the same in every piece
+                    groups[uid] = (*reference.group_of(q.aggregate, pod.row), _properties(pod.row))
+                identity, key, properties = groups[uid]
                 row = acc(reference.WORKLOAD, key, identity)
                 row.members += 1
                 row.cost += pod.cost
                 if q.share_idle:
                     row.cost += pod.idle_share
                     row.shared_idle_cost += pod.idle_share
-                _merge_properties(row, pod.row)
+                _merge_properties(row, properties)
                 row.q_cpu += pod.q_cpu
                 row.q_mem += pod.q_mem
                 row.cpu_request += pod.cpu_request
@@ -301,12 +304,16 @@ _PROPERTY_COLUMNS = {"cluster": "cluster", "node": "node", "namespace": "namespa
                      "project": "project"}
 
 
-def _merge_properties(row: Row, pod: dict[str, Any]) -> None:
-    """Keep the dimensions every member shares (a None or empty value is not shared)."""
-    mine = {name: pod[column] for name, column in _PROPERTY_COLUMNS.items() if pod[column] not in (None, "")}
+def _properties(pod: dict[str, Any]) -> dict[str, Any]:
+    """A pod's dimensions with a value (reference `_merge_properties`: None or "" is not a value)."""
+    return {name: pod[column] for name, column in _PROPERTY_COLUMNS.items() if pod[column] not in (None, "")}
+
+
+def _merge_properties(row: Row, mine: dict[str, Any]) -> None:
+    """Keep the dimensions every member shares."""
     if row.properties is None:
-        row.properties = mine
-    else:
+        row.properties = dict(mine)
+    elif row.properties != mine:
         row.properties = {name: value for name, value in row.properties.items() if mine.get(name) == value}
 
 

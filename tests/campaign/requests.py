@@ -7,9 +7,12 @@ oracle needs (`V2` and `Usage`), so nothing is parsed back from the text by the 
 A `Case` is one request or a group checked together: a stepped query and its unstepped twin (Σ sets =
 unstepped), a CSV query and its JSON twin (CSV = JSON), and /v2/cost by namespace with the Alauda Cpu and
 Memory items of the same dates and method (same money). Absolute windows are drawn around the server's
-starting instant and end at most an hour after it: the generated data continues past `now` (the clock
-runs), and every future hour would be collected live. A few requests are meant to hit a documented cap
-(at most 2000 sets, windows of at most 400 days) and must then answer 400 naming it.
+starting instant and rarely reach past it (by at most an hour, or to tomorrow's midnight for 3% of date
+pairs): the generated data continues past `now` (the clock runs), and the server collects every future
+hour live from Prometheus (~20 queries each). A few requests are meant to hit a documented cap
+(at most 2000 sets, windows of at most 400 days) and must then answer 400 naming it. In zones whose
+midnights are not whole UTC hours, stepped windows are kept to 6 set boundaries (see `V2` drawing): each
+boundary inside an hour costs the server two live collections.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from kubetally.domain.aggregation import AggregateKey, Dimension
 from kubetally.domain.vocabulary import Method, ShareSplit
 from tests.campaign import filters
 from tests.campaign.cluster import CUSTOM
-from tests.campaign.windows import KEYWORDS, local_date, zone
+from tests.campaign.windows import KEYWORDS, floor60, local_date, resolve, zone
 
 ALAUDA = "/platform/cost.alauda.io/v1beta1"
 ZONES = ("UTC", "America/New_York", "Europe/Berlin", "Asia/Shanghai", "Asia/Kolkata", "Asia/Kathmandu",
@@ -162,13 +165,13 @@ class Generator:
         if form == "date":
             today = local_date(self.now, zone(tz))
             first = today - timedelta(days=rng.randint(0, 9))
-            last = min(first + timedelta(days=rng.randint(1, 5)), today + timedelta(days=rng.random() < 0.15))
+            last = min(first + timedelta(days=rng.randint(1, 5)), today + timedelta(days=rng.random() < 0.03))
             if last <= first:
                 last = first + timedelta(days=1)
             return "date", f"{first.isoformat()},{last.isoformat()}"
         start = self.now - rng.randint(-1800, 8 * 86400)
         length = rng.choice([rng.randint(60, 3 * 3600), rng.randint(3600, 3 * 86400), rng.randint(86400, 9 * 86400)])
-        end = min(start + length, self.now + 3600)
+        end = min(start + length, self.now + (rng.randint(0, 3600) if rng.random() < 0.1 else 0))
         if end <= start + 60:
             start = end - 3600
         if form == "unix":
@@ -187,10 +190,12 @@ class Generator:
             window, step_text = ("90d", "1h") if cap == "sets" else (f"{rng.randint(401, 3000)}d", step_text)
         step = None if step_text is None else int(step_text[:-1]) * {"m": 60, "h": 3600, "d": 86400, "w": 604800}[
             step_text[-1]]
-        if (tz in HALF_HOUR_ZONES and step is not None and step < 86400 and 86400 % step == 0 and cap is None
-                and window.lower() not in ("today", "yesterday")):
-            window = f"{rng.randint(1, 36)}h"  # every hour is two live pieces there: keep such windows short
-            form = "duration"
+        if tz in HALF_HOUR_ZONES and step is not None and cap is None and (step % 86400 == 0 or 86400 % step == 0):
+            # Sets there start at :30 or :45 past an hour: the server collects every hour such a set boundary
+            # cuts live from Prometheus, in two pieces (~15 queries each). Windows stay within 6 such cuts.
+            longest = 6 * min(step, 86400)
+            if max(b - a for a, b in resolve(window, floor60(self.now), zone(tz))) > longest:
+                window, form = f"{rng.randint(1, longest // 3600)}h", "duration"
         aggregate = rng.choice(AGGREGATES)
         flt = None if rng.random() < 0.45 else filters.random_filter(rng, self.vocabulary)
         params: list[tuple[str, str]] = [("window", window)]
@@ -245,7 +250,9 @@ class Generator:
     # --- Alauda --------------------------------------------------------------------------------
 
     def usage(self, first: date | None = None, last: date | None = None, method: str | None = None,
-              item: str | None = None, tz: str | None = None, whole: bool = False) -> Request:
+              item: str | None = None, tz: str | None = None, period: str | None = None) -> Request:
+        """A random Alauda request; given `period` (a same-money case), all namespaces of those dates."""
+        whole = period is not None
         rng = self.rng
         if tz is None and first is None:
             tz = _pick(rng, (60, None), *((40 / len(ZONES), z) for z in ZONES))
@@ -266,7 +273,7 @@ class Generator:
             name = rng.choice(list(self.vocabulary.values["namespace"]))
         elif kind == "cluster":
             name = "c1"
-        step = _pick(rng, (30, None), (25, "day"), (20, "week"), (25, "month"))
+        step = period or _pick(rng, (30, None), (25, "day"), (20, "week"), (25, "month"))
         item = item or _pick(rng, (30, None), (30, "Memory"), (15, "Cpu"), (25, "Storage"))
         method = method or _pick(rng, (30, None), (20, "Request"), (20, "Usage"), (15, "Effective"),
                                  (15, "ProjectQuota"))
@@ -300,16 +307,24 @@ class Generator:
         first = today - timedelta(days=rng.randint(1, 7))
         last = min(first + timedelta(days=rng.randint(0, 3)), today - timedelta(days=1))
         method = rng.choice(["Request", "Usage", "Effective"])
+        # The same cuts on both sides: Alauda prices each period's part of an hour a local midnight cuts
+        # apart (a +05:45 zone), and so does /v2/cost with sets on the same midnights (conservation and
+        # idle shares are per priced piece); a month period only where the dates stay in one month.
+        period, step = rng.choice([("day", "1d"), ("week", "1w"), ("month", None)])
+        if period == "month" and first.month != last.month:
+            period, step = "day", "1d"
         params = [("window", f"{first.isoformat()},{(last + timedelta(days=1)).isoformat()}"),
                   ("aggregate", "namespace"), ("idle", "false"), ("method", method)]
+        if step is not None:
+            params.append(("step", step))
         if tz is not None:
             params.append(("timeZone", tz))
         v2 = Request("/v2/cost", params, V2(
-            window=params[0][1], form="date", step=None, tz=tz, aggregate=_aggregate("namespace"), filter=None,
+            window=params[0][1], form="date", step=None if step is None else {"1d": 86400, "1w": 604800}[step], tz=tz, aggregate=_aggregate("namespace"), filter=None,
             idle=False, share_idle=False, share_split=ShareSplit.WEIGHTED, idle_by_node=False, method=Method(method),
             csv=False, custom=False))
-        cpu = self.usage(first, last, method, "Cpu", tz, whole=True)
-        memory = self.usage(first, last, method, "Memory", tz, whole=True)
+        cpu = self.usage(first, last, method, "Cpu", tz, period)
+        memory = self.usage(first, last, method, "Memory", tz, period)
         return Case("same-money", [v2, cpu, memory])
 
 

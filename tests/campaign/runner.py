@@ -32,6 +32,8 @@ DEADLINE = 120.0
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\([^)]*\)")
 _NUMBER = re.compile(r"\d+")
 WORKERS = 3
+#: After this many requests without an answer (each waited DEADLINE) the campaign stops: the server hangs.
+MAX_UNANSWERED = 5
 CROSS_CHECK_EVERY = 20
 
 
@@ -54,6 +56,7 @@ class Stats:
     failed: int = 0
     server_errors: int = 0
     seconds: float = 0.0
+    unanswered: int = 0  # requests without any answer within the deadline
     checking: float = 0.0  # seconds spent in the oracle and checks (one thread)
     waiting: float = 0.0  # seconds requests were in flight, summed over the concurrent workers
 
@@ -61,6 +64,8 @@ class Stats:
         self.counts[table][key] += 1
 
     log: Path | None = None  # every failure in full
+    latency: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # seconds in flight by API
+    slowest: list[tuple[float, str]] = field(default_factory=list)
 
     def fail(self, request: Request, message: str) -> None:
         self.failed += 1
@@ -80,6 +85,10 @@ class Stats:
         for table in sorted(self.counts):
             cells = ", ".join(f"{key} {value}" for key, value in sorted(self.counts[table].items()))
             lines.append(f"  {table}: {cells}")
+        means = ", ".join(f"{api} {seconds / self.counts['by api'][api] * 1000:.0f} ms"
+                          for api, seconds in sorted(self.latency.items()))
+        lines.append(f"  mean latency by api: {means}")
+        lines += [f"  slow: {seconds:.1f} s {url[:200]}" for seconds, url in self.slowest]
         return "\n".join(lines)
 
 
@@ -98,6 +107,9 @@ class Runner:
 
     async def _worker(self, client: httpx.AsyncClient, cases: Iterator[Case]) -> None:
         for case in cases:  # one shared iterator: each case is drawn once, in seed order
+            if self.stats.unanswered >= MAX_UNANSWERED:
+                self.stats.fail(case.requests[0], f"stopped: {self.stats.unanswered} requests got no answer")
+                return
             answers = [await self._send(client, request) for request in case.requests]
             started = time.monotonic()
             results = [self._check(request, answer) for request, answer in zip(case.requests, answers, strict=True)]
@@ -111,8 +123,15 @@ class Runner:
         t_send = time.time()
         try:
             return await self._request(client, request, t_send)
+        except (httpx.HTTPError, TimeoutError, OSError, ValueError) as error:  # no answer within the deadline
+            self.stats.unanswered += 1
+            return Answer(0, f"no answer: {type(error).__name__}: {error}", t_send, time.time())
         finally:
-            self.stats.waiting += time.time() - t_send
+            elapsed = time.time() - t_send
+            self.stats.waiting += elapsed
+            self.stats.latency[request.api] += elapsed
+            self.stats.slowest = sorted([*self.stats.slowest, (elapsed, f"{request.path}?{urlencode(request.params)}")],
+                                        reverse=True)[:5]
 
     async def _request(self, client: httpx.AsyncClient, request: Request, t_send: float) -> Answer:
         if request.curl:
@@ -219,8 +238,11 @@ class Runner:
             self.stats.count("checks", "csv = json")
         elif case.kind == "same-money":
             body, _ = results[0]
-            ack = {name: item["cost"] for name, item in body["data"][0].items()}
-            alauda: Counter[str] = Counter()
+            ack: dict[str, float] = defaultdict(float)
+            for step in body["data"]:
+                for name, item in step.items():
+                    ack[name] += item["cost"]
+            alauda: dict[str, float] = defaultdict(float)
             for answer in answers[1:]:
                 for item in answer.json()["items"]:
                     alauda[item["namespace"]] += item["cost"]

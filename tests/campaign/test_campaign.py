@@ -8,6 +8,8 @@ rows + idle = the cluster cost; CSV = JSON; /v2/cost by namespace = Alauda Cpu +
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -31,10 +33,14 @@ def test_every_valid_request_answers_exactly_on_a_moving_clock(
     generator = Generator(campaign.seed, campaign.now, words, projects)
     runner = Runner(campaign_server.url, campaign_oracle, campaign_server.clock)
     runner.stats.log = tmp_path / "failures.log"
+    serve_cpu = cpu_seconds(campaign_server.url)
+    checks_cpu = time.process_time()
     stats = run_in_thread(runner.run(generator.cases(campaign.requests)))
     clock = campaign_server.clock
     conftest.SUMMARY[:] = [campaign.describe(), stats.report(),
-                           f"  server clock offset known to {clock.hi - clock.lo:.2f} s"]
+                           f"  server clock offset known to {clock.hi - clock.lo:.2f} s; CPU: kubetally serve "
+                           f"{cpu_seconds(campaign_server.url) - serve_cpu:.0f} s, this process (client, oracle, "
+                           f"checks) {time.process_time() - checks_cpu:.0f} s"]
     print("\n".join(conftest.SUMMARY))
     failures = (f"{campaign.describe()}\n{stats.report()}\nevery failure: {runner.stats.log}\nfirst failures:\n"
                 + "\n".join(stats.failures))
@@ -60,3 +66,17 @@ def test_the_oracle_is_the_reference_on_a_stepped_day(campaign: Campaign, campai
         q = CostQuestion(tuple(sets), (AggregateKey(Dimension.NAMESPACE),), None, Method.EFFECTIVE, True, share_idle,
                          ShareSplit.WEIGHTED, False, True)
         campaign_oracle.cross_check(q, 6 * 3600, tz, None)
+
+
+def cpu_seconds(url: str) -> float:
+    """User + system CPU seconds of the process listening at `url` (its command line names the port)."""
+    port = url.rsplit(":", 1)[1]
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"serve" in command and b"--port" in command and command[command.index(b"--port") + 1] == port.encode():
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            continue
+    return float("nan")

@@ -175,9 +175,9 @@ class Generator:
     # --- the other routes ----------------------------------------------------------------------
 
     def _result(self, number: int, rng: random.Random) -> Case:
-        segment = lambda: quote(rng.choice((*self.vocabulary.namespaces, "kubetally-system", "x" * 300,  # noqa: E731
-                                            *rng.sample(NASTY, 3), "namespaces-7d"))[:1000], safe="")
-        path = RESULT.format(namespace=segment(), name=segment())
+        pool = (*self.vocabulary.namespaces, "kubetally-system", "x" * 300, *rng.sample(NASTY, 3), "namespaces-7d")
+        namespace, name = (quote(rng.choice(pool), safe="") for _ in range(2))
+        path = RESULT.format(namespace=namespace, name=name)
         pairs = [] if rng.random() < 0.4 else [("format", rng.choice(("json", "csv", "xml", "", *NASTY[:20])))]
         if rng.random() < 0.2:
             pairs.append((rng.choice(NASTY), "1"))

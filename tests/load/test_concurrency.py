@@ -27,6 +27,9 @@ HEALTH_LIMIT = 1.0
 
 def test_sixteen_clients_answer_200_and_healthz_stays_fast(demo_server: Server) -> None:
     queries = workload.mix(demo_server.vocabulary.first_day, demo_server.vocabulary.last_day)
+    alone = workload.once(demo_server.url, queries)
+    print(f"\nconcurrency: each query once, alone\n{workload.table(alone, 1.0)}")
+    assert all(status == 200 for answers in alone.answers.values() for status, _ in answers), alone.examples
     results = workload.run(demo_server.url, queries, clients=CLIENTS, seconds=SECONDS, seed=demo_server.seed)
     report = workload.table(results, SECONDS)
     print(f"\nconcurrency: {CLIENTS} clients for {SECONDS:g} s on the demo cluster, seed {demo_server.seed}\n{report}")

@@ -54,6 +54,8 @@ def test_hostile_requests_on_a_loaded_ledger(fuzz_server: Server) -> None:
         statuses[(case.route, reply.status)] += 1
         slowest = sorted([*slowest, (reply.seconds, case.describe())], reverse=True)[:5]
         failures.extend(f"{case.describe()}\n    {problem}" for problem in problems(case, reply, MAX_SECONDS))
+        if (number + 1) % 1000 == 0:
+            print(f"  {number + 1} cases, {len(failures)} failures, {time.monotonic() - started:.0f} s", flush=True)
         if reply.status == 0 and "Connection refused" in reply.error:
             failures.append("the server is gone; stopping")
             break
@@ -77,7 +79,8 @@ def test_hostile_requests_on_a_loaded_ledger(fuzz_server: Server) -> None:
     errors = _server_errors(fuzz_server)
     assert health.status_code == 200, f"/healthz after the fuzz: {health.status_code} {health.text[:200]}"
     assert len(routes) <= ROUTES, f"/metrics holds {len(routes)} route label values: {sorted(routes)[:20]}"
-    assert not failures and not errors, (
+    assert not failures, (
         f"seed {fuzz_server.seed} (KUBETALLY_FUZZ_SEED={fuzz_server.seed}): {len(failures)} failures; the first "
         f"{SHOWN}:\n" + "\n".join(failures[:SHOWN]) + "\nserver log:\n" + "\n---\n".join(errors)
     )
+    assert not errors, "the server logged unexpected errors:\n" + "\n---\n".join(errors)

@@ -82,7 +82,6 @@ class Vocabulary:
     @classmethod
     def of(cls, cluster: Cluster) -> Vocabulary:
         pods = cluster.pods
-        day = lambda t: datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d")  # noqa: E731
         return cls(
             namespaces=tuple(sorted({ns.name for ns in cluster.namespaces})),
             projects=tuple(sorted({ns.project for ns in cluster.namespaces if ns.project})),
@@ -91,11 +90,15 @@ class Vocabulary:
             pods=tuple(sorted(pod.name for pod in pods))[:200],
             label_keys=tuple(sorted({key for pod in pods for key, _ in pod.labels})),
             label_values=tuple(sorted({value for pod in pods for _, value in pod.labels})),
-            first_day=day(cluster.spec.start),
-            last_day=day(cluster.spec.end - 1),
+            first_day=_day(cluster.spec.start),
+            last_day=_day(cluster.spec.end - 1),
             start=cluster.spec.start,
             end=cluster.spec.end,
         )
+
+
+def _day(t: int) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d")
 
 
 def quoted(value: str) -> str:

@@ -2,7 +2,8 @@
 
 Why threads and `http.client`: each client is one keep-alive connection sending one request after
 the other, as a dashboard or a script does; the GIL is released while a thread waits on its socket,
-so 16 threads keep 16 requests in flight. Every request has a deadline (`timeout`).
+so 16 threads keep 16 requests in flight. Every request has a deadline (`timeout`). /healthz is
+polled from a process of its own (`tests.load.poller`).
 
 The mix (weights in brackets) is what users of the two APIs ask for, with relative windows that
 end at the server's running clock, off the hour:
@@ -23,13 +24,19 @@ from __future__ import annotations
 import http.client
 import random
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 ALAUDA = "/platform/cost.alauda.io/v1beta1"
+ROOT = Path(__file__).resolve().parents[2]
+#: The words of the warning an answer carries when its live parts did not arrive within the budget.
+LIVE_CUT = b"within the live budget"
 
 
 def mix(first_day: str, last_day: str) -> list[tuple[str, str, int]]:
@@ -69,12 +76,15 @@ class Results:
 
     answers: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
     health: list[tuple[int, float]] = field(default_factory=list)
+    #: Per query name, the answers whose live edges were cut by the live budget (coverage < 1, a warning).
+    cut: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     examples: dict[tuple[str, int], bytes] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, name: str, status: int, seconds: float, body: bytes) -> None:
         with self.lock:
             self.answers[name].append((status, seconds))
+            self.cut[name] += LIVE_CUT in body
             if status != 200:
                 self.examples.setdefault((name, status), body[:400])
 
@@ -105,34 +115,42 @@ def _client(url: str, queries: list[tuple[str, str, int]], rng: random.Random, u
         connection.close()
 
 
-def _poll_health(url: str, until: float, every: float, results: Results) -> None:
-    while time.monotonic() < until:
-        started = time.monotonic()
-        connection = _connection(url, 5.0)
-        try:
-            connection.request("GET", "/healthz")
-            status = connection.getresponse().status
-        except (OSError, http.client.HTTPException):
-            status = 0
-        finally:
-            connection.close()
-        seconds = time.monotonic() - started
-        results.health.append((status, seconds))
-        time.sleep(max(0.0, every - seconds))
-
-
 def run(url: str, queries: list[tuple[str, str, int]], *, clients: int, seconds: float, seed: int,
         timeout: float = 120.0, health_every: float = 0.5) -> Results:
-    """`clients` clients (client i draws from `random.Random(seed + i)`) for `seconds`, and the poller."""
+    """`clients` clients (client i draws from `random.Random(seed + i)`) for `seconds`, and the /healthz
+    poller (`tests.load.poller`, its own process) every `health_every` seconds."""
     results = Results()
-    until = time.monotonic() + seconds
-    threads = [threading.Thread(target=_client, args=(url, queries, random.Random(seed + i), until, timeout, results))
-               for i in range(clients)]
-    threads.append(threading.Thread(target=_poll_health, args=(url, until, health_every, results)))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    poller = subprocess.Popen([sys.executable, "-m", "tests.load.poller", url, str(seconds), str(health_every)],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        until = time.monotonic() + seconds
+        threads = [threading.Thread(target=_client, args=(url, queries, random.Random(seed + i), until, timeout,
+                                                          results)) for i in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        output, _ = poller.communicate(timeout=30)
+    finally:
+        if poller.poll() is None:
+            poller.kill()
+            poller.wait()
+    results.health = [(int(status), float(took)) for status, took in (line.split() for line in output.splitlines())]
+    return results
+
+
+def once(url: str, queries: list[tuple[str, str, int]], timeout: float = 120.0) -> Results:
+    """Every query once, one after the other: the latencies of an unloaded server, for comparison."""
+    results = Results()
+    connection = _connection(url, timeout)
+    try:
+        for name, target, _ in queries:
+            started = time.monotonic()
+            connection.request("GET", target)
+            response = connection.getresponse()
+            results.record(name, response.status, time.monotonic() - started, response.read())
+    finally:
+        connection.close()
     return results
 
 
@@ -144,8 +162,9 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def table(results: Results, seconds: float) -> str:
-    """Per query: answers, non-200 counts, p50, p95 and max latency; then totals and /healthz."""
-    lines = [f"{'query':<28} {'n':>5} {'5xx':>4} {'other':>5} {'p50 s':>7} {'p95 s':>7} {'max s':>7}"]
+    """Per query: answers, 5xx and other non-200 counts, p50, p95 and max latency, and answers whose
+    live edges the budget cut (`cut`); then the totals and /healthz."""
+    lines = [f"{'query':<28} {'n':>5} {'5xx':>4} {'other':>5} {'p50 s':>7} {'p95 s':>7} {'max s':>7} {'cut':>4}"]
     every: list[float] = []
     for name, answers in sorted(results.answers.items()):
         times = [t for _, t in answers]
@@ -153,7 +172,7 @@ def table(results: Results, seconds: float) -> str:
         server_errors = sum(status >= 500 for status, _ in answers)
         others = sum(status != 200 and status < 500 for status, _ in answers)
         lines.append(f"{name:<28} {len(answers):>5} {server_errors:>4} {others:>5} {quantile(times, 0.5):>7.3f} "
-                     f"{quantile(times, 0.95):>7.3f} {max(times):>7.3f}")
+                     f"{quantile(times, 0.95):>7.3f} {max(times):>7.3f} {results.cut[name]:>4}")
     if every:
         lines.append(f"{'all':<28} {len(every):>5} {'':>4} {'':>5} {quantile(every, 0.5):>7.3f} "
                      f"{quantile(every, 0.95):>7.3f} {max(every):>7.3f}   ({len(every) / seconds:.1f} answers/s)")

@@ -143,6 +143,17 @@ async def test_bad_requests_get_a_status(
     assert fragment in body["message"]
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+async def test_another_method_on_a_get_route_is_a_405_status(client: TestClient[Any, Any], method: str) -> None:
+    response = await client.request(method, "/v2/cost", params={"window": WINDOW})
+    assert response.status == 405
+    assert response.headers["Allow"] == "GET, HEAD"
+    body = await response.json()
+    assert (body["kind"], body["status"], body["code"], body["reason"]) == ("Status", "Failure", 405, "MethodNotAllowed")
+    assert body["message"] == f"{method} is not allowed on /v2/cost; allowed: GET, HEAD"
+    assert (await client.request(method, "/nowhere")).status == 404
+
+
 async def test_health_and_metrics(client: TestClient[Any, Any]) -> None:
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200
