@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from kubetally import ingest
 from kubetally.domain.errors import SpecError
@@ -87,7 +88,10 @@ class CostService:
         start, end = query.window.start_epoch(), query.window.end_epoch()
         prices, custom = self.books(custom_weights)
         cuts = [window.start_epoch() for window in query.sets[1:]]
-        live, plan = await ingest.window_facts(self.source, self.ledger, self.config, start, end, cuts)
+        known = self._until_now(start, end)
+        live, plan = await ingest.window_facts(self.source, self.ledger, self.config, start, known, cuts)
+        if known < end:
+            plan = replace(plan, warnings=(*plan.warnings, _future(known, end)))
         wanted = self.rollups_for(query, prices, custom is not None)
 
         def compute() -> CostTable:
@@ -115,12 +119,17 @@ class CostService:
         prices, _ = self.books(None)
         return await asyncio.to_thread(self.ledger.build_rollups, prices)
 
+    def _until_now(self, start: int, end: int) -> int:
+        """`end`, or now (floored to the resolution) if sooner: hours after now have no data yet, and
+        asking the store for them live would only spend the request's live budget."""
+        now = self.clock()
+        return min(end, max(start, now - now % self.config.resolution_seconds))
+
     async def usage(self, query: UsageQuery) -> tuple[UsageRow, ...]:
         if not query.periods:
             return ()
         start, end = query.periods[0].window.start_epoch(), query.periods[-1].window.end_epoch()
-        now = self.clock()
-        end = min(end, max(start, now - now % self.config.resolution_seconds))
+        end = self._until_now(start, end)
         prices, _ = self.books(None)
         cuts = [period.window.start_epoch() for period in query.periods[1:]]
         live, plan = await ingest.window_facts(self.source, self.ledger, self.config, start, end, cuts)
@@ -131,6 +140,12 @@ class CostService:
                 return usage.compute_usage(facts, prices, query)
 
         return await asyncio.to_thread(compute)
+
+
+def _future(known: int, end: int) -> str:
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    return (f"the window ends at {datetime.fromtimestamp(end, UTC).strftime(stamp)}, after now "
+            f"({datetime.fromtimestamp(known, UTC).strftime(stamp)}): the time after now has no data yet")
 
 
 def _wanted(method: Method, prices: PriceBook, level: str | None) -> Wanted | None:

@@ -10,19 +10,25 @@ both Alauda endpoints) while a separate client asks /healthz every 0.5 s.
 
 Asserted: every answer is a 200 (no 5xx; the queries are valid, so no 4xx either), and every
 /healthz answers 200 within 1 s. p50/p95 latencies and request counts are printed as a benchmark
-figure, not asserted (`KUBETALLY_LOAD_CLIENTS`, `KUBETALLY_LOAD_SECONDS` change the load).
+figure, not asserted (`KUBETALLY_LOAD_CLIENTS`, `KUBETALLY_LOAD_SECONDS` change the load,
+`KUBETALLY_LOAD_HEALTH_LIMIT` the /healthz bound, 1 s by default as issue 12 asks). The `cut` column
+counts answers whose live edges the 3-second live budget cut (coverage < 1 and a warning; CSV
+carries no warnings, so its count is always 0).
 """
 
 from __future__ import annotations
 
 import os
 
+import pytest
+
 from tests.load import workload
 from tests.load.conftest import Server
 
+pytestmark = pytest.mark.integration
 CLIENTS = int(os.environ.get("KUBETALLY_LOAD_CLIENTS", "").strip() or 16)
 SECONDS = float(os.environ.get("KUBETALLY_LOAD_SECONDS", "").strip() or 30)
-HEALTH_LIMIT = 1.0
+HEALTH_LIMIT = float(os.environ.get("KUBETALLY_LOAD_HEALTH_LIMIT", "").strip() or 1.0)
 
 
 def test_sixteen_clients_answer_200_and_healthz_stays_fast(demo_server: Server) -> None:

@@ -23,11 +23,13 @@ import time
 from collections import Counter
 
 import httpx
+import pytest
 
 from tests.load.cases import PROTOCOL, Generator
 from tests.load.client import TRACEBACK_MARKERS, problems, send, send_raw
 from tests.load.conftest import Server
 
+pytestmark = pytest.mark.integration
 CASES = int(os.environ.get("KUBETALLY_FUZZ_CASES", "").strip() or 300)
 MAX_SECONDS = float(os.environ.get("KUBETALLY_FUZZ_MAX_SECONDS", "").strip() or 6.0)
 DEADLINE = 60.0  # a request without an answer after this long is a hang

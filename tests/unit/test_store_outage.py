@@ -45,7 +45,7 @@ from kubetally.sources.prometheus import PrometheusClient
 from tests.reference import reference_costs
 from tests.unit.api.test_app import WEIGHTS
 from tests.unit.engine import topology
-from tests.unit.sources.test_live import DeadStore, HungStore
+from tests.unit.sources.test_live import CountingStore, DeadStore, HungStore
 from tests.unit.test_reports import hour_batch
 
 NOW = datetime(2025, 6, 1, 2, 30, 40, tzinfo=UTC)
@@ -220,3 +220,23 @@ async def test_the_ingest_loop_backfills_as_soon_as_the_store_answers_again(monk
         loop.cancel()
         await asyncio.gather(loop, return_exceptions=True)
         await client.aclose()
+
+
+async def test_a_window_reaching_past_now_asks_the_store_nothing_after_now(tmp_path: Path) -> None:
+    """A month from 00:00 with the clock at 02:30:40: only 02:00–02:30 is collected live (the store
+    answers it empty at once), never the 700-odd hours after now, which used to spend the whole live
+    budget and then be reported as "the store did not answer". The answer is h0 + h1 (total 3.6 =
+    1.4875 workload + 2.1125 idle, as above) and says the window ends after now."""
+    store = CountingStore(delay=0.0)
+    service = CostService(make_service(tmp_path, HungStore()).ledger, store, CONFIG,
+                          clock=lambda: int(NOW.timestamp()))
+    month = Window(datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 7, 1, tzinfo=UTC))
+    answer = await service.cost(CostQuery(window=month, method=Method.EFFECTIVE,
+                                          aggregate=parse_aggregate("namespace")))
+    live = [(datetime.fromtimestamp(a, UTC).strftime("%H:%M"), datetime.fromtimestamp(b, UTC).strftime("%H:%M"))
+            for a, b in answer.plan.live]
+    assert live == [("02:00", "02:30")]
+    assert sum(row.cost for row in answer.table.rows) == pytest.approx(3.6, rel=1e-9)
+    assert answer.plan.warnings == ("the window ends at 2025-07-01T00:00:00Z, after now (2025-06-01T02:30:00Z): "
+                                    "the time after now has no data yet",)
+    service.ledger.close()

@@ -13,11 +13,21 @@ window can be said (no ledger hour and no live part) does the caller answer 503.
 
 Segments are collected one after the other (each one's queries run concurrently within the
 client's slots), so a budget cut keeps every segment finished before it.
+
+Sixteen clients asking "the last 7 days by day" in the same minute ask for the very same live
+parts: the partial hour 7 days ago and the current hour up to the minute. Each part is therefore
+collected once for all of them (`SharedSegments`: concurrent requests for one segment of one store
+await one collection; a collected segment is reused for `REUSE_SECONDS`, bounded to `REUSE_ENTRIES`
+segments). Without it, under load most answers lost their live edges to the budget while the store
+was healthy. A request that gives up (its budget ran out) leaves the collection running for the
+others; the last one to give up cancels it. Failures are never reused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,6 +73,63 @@ class LiveFacts:
         )
 
 
+#: How long a collected live segment is reused by later requests, in seconds (monotonic clock).
+REUSE_SECONDS = 30.0
+#: Most collected segments kept for reuse per store.
+REUSE_ENTRIES = 256
+
+
+class SharedSegments:
+    """One store's live segments: collected once for every concurrent request, reused briefly."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[str, int, int], tuple[float, Segment]] = {}
+        self._running: dict[tuple[str, int, int], tuple[asyncio.Task[Segment], list[int]]] = {}
+
+    async def get(self, source: RangeSource, config: SourceConfig, a: int, b: int) -> Segment:
+        """The segment [a, b) of `config.cluster`: reused, joined, or collected now."""
+        key = (config.cluster, a, b)
+        now = time.monotonic()
+        found = self._done.get(key)
+        if found is not None and now - found[0] < REUSE_SECONDS:
+            return found[1]
+        if key not in self._running:
+            task = asyncio.get_running_loop().create_task(collect_segment(source, config, a, b))
+            self._running[key] = (task, [0])
+            task.add_done_callback(lambda done: self._finish(key, done))
+        task, waiters = self._running[key]
+        waiters[0] += 1
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            waiters[0] -= 1
+            if waiters[0] == 0 and not task.done():
+                task.cancel()
+            raise
+
+    def _finish(self, key: tuple[str, int, int], task: asyncio.Task[Segment]) -> None:
+        self._running.pop(key, None)
+        if task.cancelled() or task.exception() is not None:
+            return
+        self._done[key] = (time.monotonic(), task.result())
+        while len(self._done) > REUSE_ENTRIES:
+            self._done.pop(next(iter(self._done)))
+
+
+_SHARED: weakref.WeakKeyDictionary[RangeSource, SharedSegments] = weakref.WeakKeyDictionary()
+
+
+def shared(source: RangeSource) -> SharedSegments:
+    """The shared segments of `source` (one per store client, gone with it)."""
+    try:
+        found = _SHARED.get(source)
+        if found is None:
+            found = _SHARED[source] = SharedSegments()
+    except TypeError:  # a source that cannot be weakly referenced or hashed shares nothing
+        return SharedSegments()
+    return found
+
+
 async def collect_live(
     source: RangeSource, config: SourceConfig, segments: Sequence[tuple[int, int]]
 ) -> LiveFacts:
@@ -72,10 +139,11 @@ async def collect_live(
     others, and why they are missing."""
     done: list[Segment] = []
     budget = config.live_budget_seconds
+    segments_of = shared(source)
     try:
         async with asyncio.timeout(budget):
             for a, b in segments:
-                done.append(await collect_segment(source, config, a, b))
+                done.append(await segments_of.get(source, config, a, b))
         return LiveFacts(segments=tuple(done))
     except TimeoutError:
         reason = f"the metrics store did not answer within the live budget of {budget:g} s"

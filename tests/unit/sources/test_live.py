@@ -124,3 +124,44 @@ async def test_the_budget_is_configurable(ledger: DuckDBLedger) -> None:
                                         T0, T0 + 2 * H + 1800)
     assert 0.5 <= time.monotonic() - started < 1.5
     assert "within the live budget of 0.5 s" in plan.warnings[0]
+
+
+class CountingStore:
+    """Answers every query (empty) after `delay` seconds and counts the queries it was asked."""
+
+    def __init__(self, delay: float = 0.05, fail: bool = False) -> None:
+        self.delay, self.fail, self.queries = delay, fail, 0
+
+    async def query_range(self, query: str, start: int, end: int, step: int) -> list[RangeSeries]:
+        self.queries += 1
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise SourceUnavailable("refused; query: up")
+        return []
+
+
+async def test_sixteen_requests_for_the_same_live_parts_collect_them_once() -> None:
+    """Sixteen concurrent requests, then one more, for the same two parts: the store is asked what one
+    request asks (the parts' queries once), and every request gets both parts."""
+    once = CountingStore()
+    await collect_live(once, replace(CONFIG, live_budget_seconds=5), [(T0, T0 + 600), (T0 + H, T0 + H + 60)])
+    alone = once.queries
+    store = CountingStore()
+    config = replace(CONFIG, live_budget_seconds=5)
+    parts = [(T0, T0 + 600), (T0 + H, T0 + H + 60)]
+    answers = await asyncio.gather(*(collect_live(store, config, parts) for _ in range(16)))
+    answers.append(await collect_live(store, config, parts))
+    assert alone > 0
+    assert store.queries == alone
+    assert all(answer.collected == 2 and answer.reason is None for answer in answers)
+
+
+async def test_a_failed_part_is_not_reused() -> None:
+    store = CountingStore(fail=True)
+    config = replace(CONFIG, live_budget_seconds=5)
+    first = await collect_live(store, config, [(T0, T0 + 600)])
+    asked = store.queries
+    store.fail = False
+    second = await collect_live(store, config, [(T0, T0 + 600)])
+    assert (first.collected, second.collected) == (0, 1)
+    assert store.queries > asked
