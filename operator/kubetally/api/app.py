@@ -93,6 +93,8 @@ async def errors_and_timing(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPException as error:
         reason = {404: "NotFound", 405: "MethodNotAllowed"}.get(error.status, "BadRequest")
         response = _status(error.status, reason, error.reason or reason)
+    except ConnectionResetError:  # the client left mid-answer (aiohttp's ClientConnectionResetError is one):
+        response = web.Response(status=499)  # nothing to log; 499 as nginx counts a closed request
     except Exception:
         log.exception("unexpected error answering %s", request.path)
         response = _status(500, "InternalError", "an unexpected error occurred; it has been logged")

@@ -182,3 +182,24 @@ async def test_too_many_rows_is_a_400_before_the_rows_are_built(
     assert "the answer has 11 rows (groups × steps), over the cap of 10" in body["message"]
     assert "step=1d" in body["message"]
     assert (await client.get("/v2/cost", params={"window": WINDOW, "step": "1h", "aggregate": "namespace"})).status == 200
+
+
+async def test_a_client_that_left_is_not_an_unexpected_error(caplog: pytest.LogCaptureFixture) -> None:
+    """A handler that finds the client gone (ConnectionResetError while writing) is counted as 499 and
+    logs nothing: it used to log a traceback as an 'unexpected error' and try to send a 500."""
+    from aiohttp import web as aioweb
+    from aiohttp.test_utils import TestClient as Client
+    from aiohttp.test_utils import TestServer as Server
+
+    from kubetally.api.app import METRICS, errors_and_timing
+
+    async def gone(request: aioweb.Request) -> aioweb.StreamResponse:
+        raise ConnectionResetError("Cannot write to closing transport")
+
+    app = aioweb.Application(middlewares=[errors_and_timing])
+    app[METRICS] = Metrics()
+    app.router.add_get("/gone", gone)
+    async with Client(Server(app)) as client:
+        response = await client.get("/gone")
+        assert response.status == 499
+    assert "unexpected error" not in caplog.text
