@@ -8,7 +8,9 @@ ratios and cores and 1e-3 for bytes (byte-hours are ~1e12).
 (`windows.resolve` over `ServerClock.minutes`), the sets `reference.cut_sets` of that window must tile it
 and be the answer's sets (one map per set, each row's start/end its set's), and every set must hold the
 oracle's rows (names made unique with `/<podUID>` as the payload does) with the oracle's figures and
-properties. CSV: the same rows, for one of the windows the text may mean (CSV carries no window).
+properties. A window reaching past the server's now has facts until the minute its clock read (one of
+`ServerClock.minutes`). CSV: the same rows, for one of the windows the text may mean (CSV carries no
+window). Alauda: the page and total for the dates, the end clipped to that minute.
 """
 
 from __future__ import annotations
@@ -57,10 +59,11 @@ def close(a: float | None, b: float | None, slack: float = 1e-12) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=slack)
 
 
-def question(spec: V2, sets: Sequence[tuple[int, int]]) -> CostQuestion:
+def question(spec: V2, sets: Sequence[tuple[int, int]], known: int | None = None) -> CostQuestion:
     return CostQuestion(sets=tuple(sets), aggregate=spec.aggregate, filter=spec.filter, method=spec.method,
                         idle=spec.idle, share_idle=spec.share_idle, share_split=spec.share_split,
-                        idle_by_node=spec.idle_by_node, custom=spec.custom)
+                        idle_by_node=spec.idle_by_node, custom=spec.custom,
+                        known=sets[-1][1] if known is None else known)
 
 
 def candidate_windows(spec: V2, clock: ServerClock, t_send: float, t_recv: float) -> set[tuple[int, int]]:
@@ -100,9 +103,15 @@ def check_sets(window: tuple[int, int], sets: Sequence[tuple[int, int]]) -> None
             raise Mismatch(f"sets do not tile: one ends at {end}, the next starts at {start}")
 
 
+def known_ends(window: tuple[int, int], clock: ServerClock, t_send: float, t_recv: float) -> list[int]:
+    """Where the server's facts of `window` may end: its end, or the minute its clock read if sooner
+    (nothing is collected after now: a window reaching into the future counts only its past)."""
+    return sorted({min(window[1], max(window[0], minute)) for minute in clock.minutes(t_send, t_recv)})
+
+
 def check_v2_json(body: dict[str, Any], spec: V2, oracle: Oracle, clock: ServerClock, t_send: float,
-                  t_recv: float) -> tuple[tuple[int, int], list[float]]:
-    """The JSON answer against the oracle; returns the window used and the oracle's cluster cost per set."""
+                  t_recv: float) -> tuple[tuple[int, int], int]:
+    """The JSON answer against the oracle; returns the window used and where its facts ended."""
     degraded = [text for text in body.get("warnings", ()) if "live part" in text]
     if degraded:
         raise Mismatch(f"degraded on a healthy store (coverage {body.get('coverage')}): {degraded[0][:300]}")
@@ -117,7 +126,18 @@ def check_v2_json(body: dict[str, Any], spec: V2, oracle: Oracle, clock: ServerC
     check_sets(window, sets)
     if len(body["data"]) != len(sets):
         raise Mismatch(f"{len(body['data'])} sets answered, {len(sets)} expected for step {spec.step}")
-    expected, totals = oracle.cost_sets(question(spec, sets))
+    problems = []
+    for known in known_ends(window, clock, t_send, t_recv):
+        try:
+            _check_json_sets(body, spec, oracle, sets, known)
+            return window, known
+        except Mismatch as error:
+            problems.append(f"facts until {known}: {error}" if known < window[1] else str(error))
+    raise Mismatch(" | ".join(problems))
+
+
+def _check_json_sets(body: dict[str, Any], spec: V2, oracle: Oracle, sets: list[tuple[int, int]], known: int) -> None:
+    expected, totals = oracle.cost_sets(question(spec, sets, known))
     fields = MONEY + BYTES
     for index, (bounds, got, want) in enumerate(zip(sets, body["data"], expected, strict=True)):
         names = expected_names(want)
@@ -141,7 +161,6 @@ def check_v2_json(body: dict[str, Any], spec: V2, oracle: Oracle, clock: ServerC
                 raise Mismatch(f"set {index}: rows add up to {total}, the cluster cost is {totals[index]}")
             if totals[index] > 0 and not close(sum(item["costRatio"] for item in got.values()), 1.0, 1e-9):
                 raise Mismatch(f"set {index}: cost ratios add up to {sum(i['costRatio'] for i in got.values())}")
-    return window, totals
 
 
 def csv_rows(text: str) -> list[dict[str, str]]:
@@ -149,22 +168,27 @@ def csv_rows(text: str) -> list[dict[str, str]]:
 
 
 def check_v2_csv(text: str, spec: V2, oracle: Oracle, clock: ServerClock, t_send: float,
-                 t_recv: float) -> tuple[int, int]:
-    """The CSV answer against the oracle for one of the windows the text may mean; returns that window."""
+                 t_recv: float) -> tuple[tuple[int, int], int]:
+    """The CSV answer against the oracle for one of the windows the text may mean at a minute the
+    server clock may have read (facts until that minute); returns that window and where facts ended."""
     lines = csv_rows(text)
     problems = []
-    for window in sorted(candidate_windows(spec, clock, t_send, t_recv)):
+    tz = zone(spec.tz)
+    candidates = sorted({(window, min(window[1], max(window[0], minute)))
+                         for minute in clock.minutes(t_send, t_recv) for window in resolve(spec.window, minute, tz)})
+    for window, known in candidates:
         try:
-            _check_csv_window(lines, spec, oracle, window)
-            return window
+            _check_csv_window(lines, spec, oracle, window, known)
+            return window, known
         except Mismatch as error:
-            problems.append(f"window {window}: {error}")
+            problems.append(f"window {window} until {known}: {error}")
     raise Mismatch("CSV matches no window the text may mean: " + " | ".join(problems))
 
 
-def _check_csv_window(lines: list[dict[str, str]], spec: V2, oracle: Oracle, window: tuple[int, int]) -> None:
+def _check_csv_window(lines: list[dict[str, str]], spec: V2, oracle: Oracle, window: tuple[int, int],
+                      known: int) -> None:
     sets = reference.cut_sets(window[0], window[1], spec.step, zone(spec.tz))
-    expected, _ = oracle.cost_sets(question(spec, sets))
+    expected, _ = oracle.cost_sets(question(spec, sets, known))
     by_set: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
     for line in lines:
         by_set.setdefault((line["start"], line["end"]), {})[line["name"]] = line

@@ -12,6 +12,9 @@ and idle sharing are per segment, so the oracle cuts the window at every whole h
 boundary, and takes `expected_facts(cluster, a, b)` for each piece [a, b). A piece's pricing is cached
 per (piece, method, share split, idle by node, book): only a window's edges are new pieces.
 
+Nothing is collected after the server's now: a window reaching past it has facts until that minute
+only (`CostQuestion.known`), while its sets keep their bounds.
+
 Money in the book's currency; quantities: core-seconds and byte-seconds in facts, core-hours and
 byte-hours (`ramByteHours`) in answers.
 """
@@ -97,6 +100,7 @@ class CostQuestion:
     share_split: ShareSplit
     idle_by_node: bool
     custom: bool
+    known: int  # facts end here (the server's minute, when the window reaches past now)
 
 
 def cut(start: int, end: int, bounds: Iterable[int] = ()) -> list[tuple[int, int]]:
@@ -168,7 +172,7 @@ class Oracle:
         """Per set, the emitted rows keyed by (kind, group identity), each with its JSON figures; and per
         set the cluster cost (Σ node cost, R18)."""
         bounds = [a for a, _ in question.sets[1:]]
-        pieces = cut(question.sets[0][0], question.sets[-1][1], bounds)
+        pieces = cut(question.sets[0][0], question.sets[-1][1], [*bounds, question.known])
         out, totals = [], []
         index = 0
         for start, end in question.sets:
@@ -176,11 +180,13 @@ class Oracle:
             while index < len(pieces) and pieces[index][0] < end:
                 mine.append(pieces[index])
                 index += 1
+            whole = mine
+            mine = [(a, b) for a, b in mine if b <= question.known]  # nothing is collected after now
             rows, node_cost = self._set_rows(mine, question, custom=False)
             custom_rows = self._set_rows(mine, question, custom=True)[0] if question.custom else None
             out.append(self._finish(rows, node_cost, custom_rows))
             totals.append(node_cost)
-            assert not mine or (mine[0][0] == start and mine[-1][1] == end)
+            assert not whole or (whole[0][0] == start and whole[-1][1] == end)
         return out, totals
 
     def _set_rows(self, pieces: Sequence[tuple[int, int]], q: CostQuestion, custom: bool
@@ -270,7 +276,8 @@ class Oracle:
         """`cost_sets` must equal `reference.reference_costs` on the same pieces (AssertionError if not);
         `parsed_filter` is the domain's parse of the filter text (the reference evaluates that)."""
         start, end = q.sets[0][0], q.sets[-1][1]
-        facts = self.facts_of(cut(start, end, [a for a, _ in q.sets[1:]]))
+        facts = self.facts_of([(a, b) for a, b in cut(start, end, [*(a for a, _ in q.sets[1:]), q.known])
+                               if b <= q.known])
         query = _Query(Span(start, end), step, tz, q.aggregate, parsed_filter, q.method, q.idle, q.share_idle,
                        q.share_split, q.idle_by_node)
         rows = reference.reference_costs(facts.containers, facts.nodes, self.book, query,

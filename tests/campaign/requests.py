@@ -192,7 +192,7 @@ class Generator:
             step_text[-1]]
         if tz in HALF_HOUR_ZONES and step is not None and cap is None and (step % 86400 == 0 or 86400 % step == 0):
             # Sets there start at :30 or :45 past an hour: the server collects every hour such a set boundary
-            # cuts live from Prometheus, in two pieces (~15 queries each). Windows stay within 6 such cuts.
+            # cuts live from Prometheus, in two pieces (~10 queries each). Windows stay within 6 such cuts.
             longest = 6 * min(step, 86400)
             if max(b - a for a, b in resolve(window, floor60(self.now), zone(tz))) > longest:
                 window, form = f"{rng.randint(1, longest // 3600)}h", "duration"

@@ -1,6 +1,6 @@
 """Send the campaign's cases over HTTP (a few with real curl), check every answer, count everything.
 
-Why a separate module: the test only wires fixtures; this holds the loop. Three cases run at once so
+Why a separate module: the test only wires fixtures; this holds the loop. Four cases run at once so
 the server works on one request while the oracle checks another's answer (one event loop: the checks
 are plain Python). Every request has a deadline (120 s); a 5xx, a wrong number or a broken invariant
 is recorded (the first 40 in full) and the campaign goes on, so one run shows every kind of failure.
@@ -31,7 +31,7 @@ from tests.campaign.windows import ServerClock, zone
 DEADLINE = 120.0
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\([^)]*\)")
 _NUMBER = re.compile(r"\d+")
-WORKERS = 3
+WORKERS = 4
 #: After this many requests without an answer (each waited DEADLINE) the campaign stops: the server hangs.
 MAX_UNANSWERED = 5
 CROSS_CHECK_EVERY = 20
@@ -174,10 +174,10 @@ class Runner:
                 stats.count("checks", "csv = oracle")
                 return checks.check_v2_csv(answer.text, spec, self.oracle, self.clock, answer.t_send, answer.t_recv)
             body = answer.json()
-            window, _ = checks.check_v2_json(body, spec, self.oracle, self.clock, answer.t_send, answer.t_recv)
+            window, known = checks.check_v2_json(body, spec, self.oracle, self.clock, answer.t_send, answer.t_recv)
             stats.count("checks", "json = oracle, sets tile")
-            self._cross_check(request, spec, window)
-            return body, window
+            self._cross_check(request, spec, window, known)
+            return body, (window, known)
         except checks.Mismatch as error:
             stats.fail(request, str(error))
         except (AssertionError, KeyError, ValueError, TypeError) as error:
@@ -201,13 +201,13 @@ class Runner:
                 return
         raise checks.Mismatch(f"a valid request answered 400: {message}")
 
-    def _cross_check(self, request: Request, spec: V2, window: tuple[int, int]) -> None:
+    def _cross_check(self, request: Request, spec: V2, window: tuple[int, int], known: int) -> None:
         self.v2_answers += 1
         sets = reference.cut_sets(window[0], window[1], spec.step, zone(spec.tz))
         if self.v2_answers % CROSS_CHECK_EVERY or len(sets) > 30:
             return
         text = dict(request.params).get("filter")
-        self.oracle.cross_check(checks.question(spec, sets), spec.step, zone(spec.tz),
+        self.oracle.cross_check(checks.question(spec, sets, known), spec.step, zone(spec.tz),
                                 None if text is None else parse_filter(text))
         self.stats.count("checks", "oracle = reference_costs")
 
@@ -215,13 +215,14 @@ class Runner:
         if any(result is None for result in results) or case.kind == "single":
             return
         if case.kind == "twin-unstepped":
-            (stepped, window), (whole, other) = results
+            (stepped, window), (whole, other) = results  # window: (bounds, where facts ended)
             if window != other:
                 self.stats.count("checks", "Σ sets skipped: the clock moved")
                 return
             spec = case.requests[0].spec
             assert isinstance(spec, V2)
-            bounds = [a for a, _ in reference.cut_sets(window[0], window[1], spec.step, zone(spec.tz))[1:]]
+            span = window[0]
+            bounds = [a for a, _ in reference.cut_sets(span[0], span[1], spec.step, zone(spec.tz))[1:]]
             by_pod = any(key.dimension == "pod" for key in spec.aggregate)
             if all(bound % 3600 == 0 for bound in bounds):
                 checks.check_sets_add_up(stepped, whole, by_pod)
