@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from kubetally import __version__
 from kubetally.domain.errors import KubetallyError, SpecError
@@ -53,6 +54,26 @@ def _seconds(text: str) -> float:
     return value
 
 
+_AUTH_HELP = ("kubernetes: check every caller's bearer token (TokenReview) and namespaces (SubjectAccessReview) "
+              "with the Kubernetes API of KUBECONFIG or the in-cluster service account; none: open, loopback only")
+
+
+def _access_arguments(command: argparse.ArgumentParser) -> None:
+    """The HTTPS and caller-check flags `serve` and `run` share."""
+    command.add_argument("--tls-cert-file", default=_env("tls-cert-file"),
+                         help="PEM certificate (chain) to serve HTTPS with; default: one made at start")
+    command.add_argument("--tls-private-key-file", default=_env("tls-private-key-file"), help="its PEM private key")
+    command.add_argument("--auth-cache-ttl", type=_seconds, default=_env("auth-cache-ttl", "10"),
+                         help="seconds a token or permission check is reused (a revoked grant stops within it)")
+
+
+def _access(args: argparse.Namespace, *, auth: bool) -> dict[str, Any]:
+    """ServeOptions fields from the shared access flags."""
+    return {"auth": auth, "auth_cache_ttl_seconds": args.auth_cache_ttl,
+            "tls_cert_file": Path(args.tls_cert_file) if args.tls_cert_file else None,
+            "tls_key_file": Path(args.tls_private_key_file) if args.tls_private_key_file else None}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubetally", description="Meters and prices what Kubernetes workloads use.")
     parser.add_argument("--version", action="version", version=f"kubetally {__version__}")
@@ -77,7 +98,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ledger", default=_env("ledger"), required=_env("ledger") is None, help="DuckDB file")
     serve.add_argument("--weights", nargs="*", default=[], help="YAML files of CostWeights objects")
     serve.add_argument("--port", type=int, default=int(_env("port", "8080") or 8080))
-    serve.add_argument("--host", default=_env("host", "0.0.0.0"))
+    serve.add_argument("--host", default=_env("host", "127.0.0.1"),
+                       help="address to bind; not loopback only with --auth kubernetes")
+    serve.add_argument("--auth", choices=("none", "kubernetes"), default=_env("auth", "none"), help=_AUTH_HELP)
+    _access_arguments(serve)
     serve.add_argument("--cluster", default=_env("cluster", "default"))
     serve.add_argument("--cluster-label", default=_env("cluster-label"))
     serve.add_argument("--project-label", default=_env("project-label", "kubetally.io/project"))
@@ -95,8 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cluster-label", default=_env("cluster-label"))
     run.add_argument("--project-label", default=_env("project-label", "kubetally.io/project"))
     run.add_argument("--resolution", type=int, default=int(_env("resolution", "60") or 60))
-    run.add_argument("--port", type=int, default=int(_env("port", "8080") or 8080))
+    run.add_argument("--port", type=int, default=int(_env("port", "8443") or 8443))
     run.add_argument("--host", default=_env("host", "0.0.0.0"))
+    _access_arguments(run)
     run.add_argument("--backfill-days", type=int, default=int(_env("backfill-days", "30") or 30))
     run.add_argument("--admin-namespaces", default=_env("admin-namespaces", ""),
                      help="comma-separated namespaces whose CostReports see every project")
@@ -128,7 +153,7 @@ async def _operator(args: argparse.Namespace) -> int:
         serve=ServeOptions(prometheus_url=args.prometheus_url, ledger=Path(args.ledger), weights=(), port=args.port,
                            host=args.host, config=_config(args), backfill_days=args.backfill_days, now=args.now,
                            memory_limit=args.memory_limit, query_timeout_seconds=args.timeout,
-                           ingest_interval_seconds=args.ingest_interval),
+                           ingest_interval_seconds=args.ingest_interval, **_access(args, auth=True)),
         admin_namespaces=frozenset(ns.strip() for ns in args.admin_namespaces.split(",") if ns.strip()),
     )
     await kopf.operator(clusterwide=True, standalone=True, memo=kopf.Memo(options=options))
@@ -161,6 +186,7 @@ async def _serve(args: argparse.Namespace) -> int:
             memory_limit=args.memory_limit,
             query_timeout_seconds=args.timeout,
             ingest_interval_seconds=args.ingest_interval,
+            **_access(args, auth=args.auth == "kubernetes"),
         )
     )
     return 0

@@ -137,15 +137,20 @@ def cached_blocks(spec: ClusterSpec, cache: Path, *, log: Log = print, window: t
 
 
 @contextmanager
-def running_prometheus(data_dir: Path, *, log_dir: Path | None = None, timeout: float = 60.0) -> Iterator[str]:
-    """Serve `data_dir` on a free loopback port until the context exits; yields the base URL."""
-    with prometheus_process(data_dir, log_dir=log_dir, timeout=timeout) as (url, _):
+def running_prometheus(data_dir: Path, *, log_dir: Path | None = None, timeout: float = 60.0,
+                       host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve `data_dir` on a free port of `host` until the context exits; yields the base URL.
+
+    `host` is the address Prometheus listens on: loopback by default; a `kubetally.netns.PodNetwork`'s
+    host_ip lets an operator inside that network namespace reach it."""
+    with prometheus_process(data_dir, log_dir=log_dir, timeout=timeout, host=host) as (url, _):
         yield url
 
 
 @contextmanager
 def prometheus_process(
-    data_dir: Path, *, port: int | None = None, log_dir: Path | None = None, timeout: float = 60.0
+    data_dir: Path, *, port: int | None = None, log_dir: Path | None = None, timeout: float = 60.0,
+    host: str = "127.0.0.1",
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Like `running_prometheus`, on `port` if given (to restart a store where its clients expect it),
     and also yields the process, for drills that stop (SIGSTOP), resume or kill it."""
@@ -153,10 +158,10 @@ def prometheus_process(
     log_dir = log_dir or data_dir.parent
     config = log_dir / f"prometheus-{port}.yml"
     config.write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     log_path = log_dir / f"prometheus-{port}.log"
     command = ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
-               f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=100y",
+               f"--web.listen-address={host}:{port}", "--storage.tsdb.retention.time=100y",
                "--query.lookback-delta=5m", "--log.level=warn"]
     with background(command, log_path) as process:
         wait_ready(process, lambda: httpx.get(f"{url}/-/ready", timeout=2.0).status_code == 200,
@@ -165,10 +170,10 @@ def prometheus_process(
 
 
 @contextmanager
-def serving_copy(blocks: Path, workdir: Path, *, timeout: float = 120.0) -> Iterator[str]:
-    """Copy cached `blocks` into `workdir/prometheus` (replacing any old copy) and serve the copy."""
+def serving_copy(blocks: Path, workdir: Path, *, timeout: float = 120.0, host: str = "127.0.0.1") -> Iterator[str]:
+    """Copy cached `blocks` into `workdir/prometheus` (replacing any old copy) and serve the copy on `host`."""
     data = workdir / "prometheus"
     shutil.rmtree(data, ignore_errors=True)
     shutil.copytree(blocks, data)
-    with running_prometheus(data, log_dir=workdir, timeout=timeout) as url:
+    with running_prometheus(data, log_dir=workdir, timeout=timeout, host=host) as url:
         yield url

@@ -13,25 +13,40 @@ live parts of API requests and reports (per attempt and in all `config.live_budg
 3 s, 2 quick retries), so a request never queues behind a backfill's queries and never waits on the
 store longer than its budget. A probe task keeps the health current (`sources.health`); /readyz reads
 it and never calls the store; the ingest loop backfills as soon as the store answers again.
+
+Exposure (issue 13). Without `--auth kubernetes` the API is open, so it binds loopback only: a
+non-loopback `--host` is refused with a message saying how to turn the checks on. With it (and
+always in `kubetally run`), every caller is checked against the Kubernetes API (`api.guard`). Plain
+HTTP is served only on loopback without certificate files; anywhere else the API is HTTPS, with
+`--tls-cert-file`/`--tls-private-key-file` or a certificate made at start (`access.tls`), asking
+for (not requiring) a client certificate from the aggregator's front proxy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import signal
+import socket
+import ssl
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import yaml
 from aiohttp import web
 
 from kubetally import ingest
+from kubetally.access.kubeapi import api_client, front_proxy
+from kubetally.access.reviews import Reviews
+from kubetally.access.tls import server_context
 from kubetally.api.app import build_app
+from kubetally.api.guard import Gate
 from kubetally.api.metrics import Metrics
 from kubetally.domain.aggregation import AggregateKey, Dimension
 from kubetally.domain.errors import KubetallyError, SpecError
@@ -61,6 +76,13 @@ class ServeOptions:
     memory_limit: str | None = None
     #: Deadline of one attempt of an ingest query (the whole request, connect included).
     query_timeout_seconds: float = 60.0
+    #: Check every caller with the Kubernetes API (TokenReview, SubjectAccessReview); `run` always does.
+    auth: bool = False
+    #: How long a TokenReview or SubjectAccessReview answer is reused (seconds): a revoked grant
+    #: stops working at most this long after the revocation.
+    auth_cache_ttl_seconds: float = 10.0
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
 
 
 def make_clock(now: int | None) -> Callable[[], int]:
@@ -189,23 +211,89 @@ def background_tasks(service: CostService, clients: StoreClients, options: Serve
             asyncio.create_task(probe_loop(clients.live.ready, clients.health))]
 
 
+def loopback(host: str) -> bool:
+    """Whether `host` is a loopback address (or `localhost`)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(options: ServeOptions) -> None:
+    """Refuse to serve an open API beyond this machine (SpecError saying how to turn the checks on)."""
+    if not options.auth and not loopback(options.host):
+        raise SpecError("--host", f"{options.host} is not a loopback address, and without authentication anyone "
+                                  "who reaches it would read every namespace's cost; bind 127.0.0.1 (--host "
+                                  "127.0.0.1), or check every caller with the Kubernetes API (--auth kubernetes, "
+                                  "which uses KUBECONFIG or the in-cluster service account)")
+    if (options.tls_cert_file is None) != (options.tls_key_file is None):
+        raise SpecError("--tls-cert-file", "give both --tls-cert-file and --tls-private-key-file, or neither "
+                                           "(a certificate is then made at start)")
+
+
+async def open_gate(options: ServeOptions, ledger: DuckDBLedger, stack: AsyncExitStack) -> Gate | None:
+    """The caller checks of this process (None when `options.auth` is off), closed with `stack`.
+    Reads the front proxy's CA once, at start (a rotated CA needs a restart)."""
+    if not options.auth:
+        return None
+    client = await stack.enter_async_context(api_client(timeout_seconds=5.0))
+    proxy = await front_proxy(client)
+    if proxy is None:
+        log.warning("the Kubernetes API has no front-proxy CA (requestheader-client-ca-file): the aggregated "
+                    "API cannot reach us; bearer tokens still work")
+    reviews = Reviews(client, ttl_seconds=options.auth_cache_ttl_seconds)
+    return Gate(reviews, proxy, partial(ledger.namespaces, options.config.cluster))
+
+
+def tls_context(options: ServeOptions, gate: Gate | None) -> ssl.SSLContext | None:
+    """HTTPS settings, or None for plain HTTP (loopback without certificate files only).
+
+    Certificate files named but both absent (the manifests mount the cert-manager Secret
+    `optional: true`) mean "make one": logged, never a crash loop. One present without the other
+    is a mistake and refused."""
+    cert, key = options.tls_cert_file, options.tls_key_file
+    if cert is not None and key is not None and not cert.exists() and not key.exists():
+        log.warning("no certificate at %s and %s: serving HTTPS with a self-signed one made at start", cert, key)
+        cert = key = None
+    elif cert is not None and key is not None and not (cert.exists() and key.exists()):
+        missing = cert if not cert.exists() else key
+        raise SpecError("--tls-cert-file", f"{missing} does not exist, but its pair does; give both files or neither")
+    if cert is None and loopback(options.host):
+        return None
+    hosts = sorted({"localhost", "127.0.0.1", socket.gethostname(), options.host,
+                    "kubetally.kubetally-system.svc"} - {"0.0.0.0", "::"})
+    client_ca = gate.front_proxy.ca_pem if gate is not None and gate.front_proxy is not None else None
+    return server_context(cert, key, hosts=hosts, client_ca_pem=client_ca)
+
+
+async def listen(runner: web.AppRunner, options: ServeOptions, gate: Gate | None) -> str:
+    """Start serving `runner` as `options` say; returns the URL served."""
+    context = tls_context(options, gate)
+    await web.TCPSite(runner, options.host, options.port, ssl_context=context).start()
+    return f"{'https' if context else 'http'}://{options.host}:{options.port}"
+
+
 async def serve(options: ServeOptions) -> None:
     """Run until SIGINT or SIGTERM."""
+    check_exposure(options)
     ledger = DuckDBLedger(options.ledger, memory_limit=options.memory_limit)
     clock = make_clock(options.now)
     async with AsyncExitStack() as stack:
+        gate = await open_gate(options, ledger, stack)
         clients = await open_clients(options, stack)
         service = CostService(ledger, clients.live, options.config, clock)
         names = load_weights(service, options.weights)
         metrics = Metrics()
-        app = build_app(service, metrics, clients.health.ready, state=clients.health.describe)
+        app = build_app(service, metrics, clients.health.ready, state=clients.health.describe, gate=gate)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, options.host, options.port)
-        await site.start()
+        url = await listen(runner, options, gate)
+        checked = "callers checked with the Kubernetes API" if gate else "open: loopback only"
         print(
-            f"kubetally serving on http://{options.host}:{options.port} "
-            f"(ledger {options.ledger}, CostWeights: {', '.join(names) or 'none, OpenCost defaults'})",
+            f"kubetally serving on {url} ({checked}; "
+            f"ledger {options.ledger}, CostWeights: {', '.join(names) or 'none, OpenCost defaults'})",
             flush=True,
         )
         stop = asyncio.Event()

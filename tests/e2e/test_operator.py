@@ -51,7 +51,8 @@ class Operator:
 
     def __init__(self, control_plane: ControlPlane, tiny: Served, workdir: Path) -> None:
         port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://127.0.0.1:{port}"  # plain HTTP on loopback; callers still need a token
+        self.headers = {"Authorization": f"Bearer {control_plane.token}"}  # system:masters: sees everything
         spec = tiny.cluster.spec
         self.command = [sys.executable, "-m", "kubetally", "run", "--prometheus-url", tiny.url,
                         "--ledger", str(workdir / "ledger.duckdb"), "--cluster", spec.name, "--port", str(port),
@@ -62,7 +63,8 @@ class Operator:
         self.starts = 0
 
     def _ingested(self) -> bool:
-        return 'kubetally_ledger_hours{cluster="c1"} 3.0' in httpx.get(f"{self.url}/metrics", timeout=2).text
+        return 'kubetally_ledger_hours{cluster="c1"} 3.0' in httpx.get(f"{self.url}/metrics", headers=self.headers,
+                                                                 timeout=2).text
 
     def start(self) -> None:
         self.starts += 1
@@ -89,8 +91,10 @@ def operator_process(control_plane: ControlPlane, tiny: Served,
 
 
 @pytest.fixture
-def operator(operator_process: Operator) -> str:
-    return operator_process.url
+def operator(operator_process: Operator) -> Iterator[httpx.Client]:
+    """A client of the operator's API as the control plane's admin."""
+    with httpx.Client(base_url=operator_process.url, headers=operator_process.headers, timeout=30) as client:
+        yield client
 
 
 def status_of(cp: ControlPlane, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
@@ -103,23 +107,23 @@ def wait_ready(cp: ControlPlane, kind: str, name: str, namespace: str | None = N
     kubectl(cp, *args, *(["-n", namespace] if namespace else []))
 
 
-def test_a_report_is_ready_and_agrees_with_the_api(control_plane: ControlPlane, operator: str) -> None:
+def test_a_report_is_ready_and_agrees_with_the_api(control_plane: ControlPlane, operator: httpx.Client) -> None:
     kubectl(control_plane, "apply", "-f", "-", input=WEIGHTS_YAML)
     wait_ready(control_plane, "costweights", "default")
     kubectl(control_plane, "apply", "-f", "-", input=report("all", "ops"))
     wait_ready(control_plane, "costreport", "all", "ops")
     status = status_of(control_plane, "costreport", "all", "ops")
-    body = httpx.get(f"{operator}/v2/cost", params={"window": "2026-01-01T00:00:00Z,2026-01-01T03:00:00Z",
+    body = operator.get("/v2/cost", params={"window": "2026-01-01T00:00:00Z,2026-01-01T03:00:00Z",
                                                     "aggregate": "namespace", "method": "Effective"}).json()
     api_total = sum(item["cost"] for item in body["data"][0].values())
     assert float(status["totals"]["cost"]) == pytest.approx(api_total, abs=1e-6)
     assert status["currency"] == "CNY"
     assert status["observedGeneration"] == 1
     assert {row["name"] for row in status["rows"]} == set(body["data"][0])
-    result = httpx.get(f"{operator}{status['resultPath']}").json()
+    result = operator.get(status["resultPath"]).json()
     assert {name: item["cost"] for name, item in result["data"][0].items()} == pytest.approx(
         {name: item["cost"] for name, item in body["data"][0].items()}, rel=1e-12)
-    csv_lines = httpx.get(f"{operator}{status['resultPath']}", params={"format": "csv"}).text.strip().splitlines()
+    csv_lines = operator.get(status["resultPath"], params={"format": "csv"}).text.strip().splitlines()
     assert len(csv_lines) == 1 + status["rowCount"]
     assert not json.loads(kubectl(control_plane, "get", "costreport", "all", "-n", "ops", "-o", "json").stdout)[
         "metadata"].get("finalizers")
@@ -128,7 +132,7 @@ def test_a_report_is_ready_and_agrees_with_the_api(control_plane: ControlPlane, 
     assert status["totals"]["cost"][:6] in printed
 
 
-def test_a_tenant_report_sees_only_its_project(control_plane: ControlPlane, operator: str, tiny: Served) -> None:
+def test_a_tenant_report_sees_only_its_project(control_plane: ControlPlane, operator: httpx.Client, tiny: Served) -> None:
     kubectl(control_plane, "apply", "-f", "-", input=report("mine", "shop", idle=False))
     wait_ready(control_plane, "costreport", "mine", "shop")
     status = status_of(control_plane, "costreport", "mine", "shop")
@@ -138,7 +142,7 @@ def test_a_tenant_report_sees_only_its_project(control_plane: ControlPlane, oper
     assert "shop" in {row["name"] for row in status["rows"]}
 
 
-def test_invalid_specs_are_refused_or_marked(control_plane: ControlPlane, operator: str) -> None:
+def test_invalid_specs_are_refused_or_marked(control_plane: ControlPlane, operator: httpx.Client) -> None:
     refused = kubectl(control_plane, "apply", "-f", "-", input=report("bad", "ops", window="fortnight"), check=False)
     assert refused.returncode != 0
     assert "spec.window" in refused.stderr
@@ -157,13 +161,13 @@ def test_invalid_specs_are_refused_or_marked(control_plane: ControlPlane, operat
                                 'the weights must sum to exactly 1, e.g. {cpu: "0.7", memory: "0.3"}')
 
 
-def test_a_price_change_recomputes_and_keeps_earlier_hours(control_plane: ControlPlane, operator: str) -> None:
+def test_a_price_change_recomputes_and_keeps_earlier_hours(control_plane: ControlPlane, operator: httpx.Client) -> None:
     """A new `default` version effective from 02:00 (all CPU) reprices hour 02:00–03:00 only."""
     window = {"window": "2026-01-01T00:00:00Z,2026-01-01T03:00:00Z", "step": "1h", "aggregate": "cluster",
               "method": "Effective", "idle": "false"}
 
     def hourly() -> list[float]:
-        body = httpx.get(f"{operator}/v2/cost", params=window).json()
+        body = operator.get("/v2/cost", params=window).json()
         return [sum(item["cost"] for item in step.values()) for step in body["data"]]
 
     kubectl(control_plane, "apply", "-f", "-", input=WEIGHTS_YAML)
@@ -192,7 +196,8 @@ def test_a_restart_loses_nothing_and_recomputes_nothing_due_later(
     operator_process.stop()
     operator_process.start()
     # Right after the restart (nothing in memory), the path in status answers with the status's totals.
-    answer = httpx.get(f"{operator_process.url}{before['resultPath']}", timeout=30).raise_for_status().json()
+    answer = httpx.get(f"{operator_process.url}{before['resultPath']}", headers=operator_process.headers,
+                       timeout=30).raise_for_status().json()
     sets = [(name, item) for step in answer["data"] for name, item in step.items()]
     assert len(sets) == before["rowCount"]
     assert [sum(item["cost"] for _, item in sets), sum(item["cost"] for name, item in sets if name == "__idle__"),

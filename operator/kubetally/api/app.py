@@ -1,9 +1,12 @@
-"""The HTTP API: ACK's `GET /v2/cost`, Alauda's usage endpoints, /metrics, /healthz, /readyz.
+"""The HTTP API: ACK's `GET /v2/cost`, Alauda's usage endpoints, /metrics, /healthz, /readyz, and
+the same under the aggregated API `query.kubetally.io/v1alpha1` (`api.discovery`).
 
-Views only parse (`api.params`), ask the service, and render (`api.payloads`). Every failure is a
-Kubernetes `Status` object: 400 for bad input (naming the parameter and an accepted example), 404
-for unknown paths, 503 when the metrics store cannot be reached, and a bare 500 without details
-for anything unexpected (logged with its stack trace, never sent). CSV answers are streamed.
+Views only parse (`api.params`), fence what the caller may see (`api.guard`), ask the service, and
+render (`api.payloads`). Every failure is a Kubernetes `Status` object: 400 for bad input (naming
+the parameter and an accepted example), 401/403 for callers without identity or permission, 404
+for unknown paths, 503 when the metrics store or the Kubernetes API (for the caller's credentials)
+cannot be reached, and a bare 500 without details for anything unexpected (logged with its stack
+trace, never sent). CSV answers are streamed.
 """
 
 from __future__ import annotations
@@ -12,16 +15,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import orjson
 from aiohttp import web
+from multidict import MultiDict, MultiDictProxy
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from kubetally.api import params, payloads
+from kubetally.access.reviews import AccessUnavailable
+from kubetally.api import discovery, params, payloads
+from kubetally.api.guard import GATE, AccessDenied, Gate, authenticate, fence, may_read_report
 from kubetally.api.metrics import Metrics
 from kubetally.domain.errors import SourceUnavailable, SpecError
+from kubetally.domain.scope import Scope
 from kubetally.engine.query import CostQuery
 from kubetally.engine.usage import paginate
 from kubetally.service import CostAnswer, CostService
@@ -90,6 +97,12 @@ async def errors_and_timing(request: web.Request, handler: Handler) -> web.Strea
         response = _status(400, "BadRequest", str(error))
     except SourceUnavailable as error:
         response = _status(503, "ServiceUnavailable", f"the metrics store is unavailable: {error}")
+    except AccessDenied as denied:
+        response = _status(denied.code, payloads.REASONS[denied.code], denied.message)
+        if denied.code == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="kubetally"'
+    except AccessUnavailable as error:  # fail closed: no answer without a checked caller
+        response = _status(503, "ServiceUnavailable", f"cannot check the caller's credentials: {error}")
     except web.HTTPException as error:
         reason = {404: "NotFound", 405: "MethodNotAllowed"}.get(error.status, "BadRequest")
         response = _status(error.status, reason, error.reason or reason)
@@ -111,6 +124,7 @@ def _now(request: web.Request) -> datetime:
 
 
 async def cost(request: web.Request) -> web.StreamResponse:
+    """`/v2/cost`, and `…/[namespaces/{namespace}/]costs/cost` of the aggregated API."""
     service = request.app[SERVICE]
     parsed = params.parse_cost_params(
         request.query,
@@ -118,14 +132,18 @@ async def cost(request: web.Request) -> web.StreamResponse:
         now=_now(request),
         resolution_seconds=service.config.resolution_seconds,
     )
-    answer = await service.cost(parsed.query, parsed.custom_weights)
-    return await _answer(request, answer, parsed.query, parsed.format)
+    seen = await fence(request, namespace=request.match_info.get("namespace"))
+    query = replace(parsed.query, filter=Scope.of_viewer(parsed.query.filter, seen.namespaces).filter,
+                    ratio_within_answer=not seen.everything)
+    answer = await service.cost(query, parsed.custom_weights)
+    return await _answer(request, answer, query, parsed.format)
 
 
 async def report_result(request: web.Request) -> web.StreamResponse:
     """A CostReport's whole result (`status.resultPath`), JSON or `?format=csv`: the operator's last
     computation, or after a restart the same numbers recomputed from the ledger (`handlers.results`)."""
     namespace, name = request.match_info["namespace"], request.match_info["name"]
+    await may_read_report(request, namespace, name)
     format_ = request.query.get("format", "json")
     if format_ not in ("json", "csv"):
         raise SpecError("format", f"{format_!r} is not a format; accepted: json, csv")
@@ -175,9 +193,19 @@ def _warnings(coverage: float, price_source: str) -> list[str]:
 
 
 async def usage(request: web.Request) -> web.StreamResponse:
-    project = request.match_info.get("project")
-    parsed = params.parse_usage_params(request.query, [key for key, _ in request.query.items()], project=project)
-    rows = await request.app[SERVICE].usage(parsed.query)
+    """Alauda's usage routes, and `…/[namespaces/{namespace}/]costs/usage[?project=p]` of the
+    aggregated API (where the project of Alauda's path is the `project` parameter)."""
+    project, query_params = request.match_info.get("project"), request.query
+    if request.path.startswith(f"/apis/{discovery.GROUP}/"):
+        given = request.query.getall("project", [])
+        if len(given) > 1:
+            raise SpecError("project", f"project is given {len(given)} times; give it once, e.g. project=my-project")
+        project = given[0] if given else None
+        query_params = MultiDictProxy(MultiDict((k, v) for k, v in request.query.items() if k != "project"))
+    parsed = params.parse_usage_params(query_params, [key for key, _ in query_params.items()], project=project)
+    seen = await fence(request, namespace=request.match_info.get("namespace"), project=project)
+    scoped = Scope.of_viewer(parsed.query.filter, seen.namespaces).filter
+    rows = await request.app[SERVICE].usage(replace(parsed.query, filter=scoped))
     total, page = paginate(rows, parsed.current_page, parsed.page_size)
     return _json(payloads.usage_json(page, total, parsed.current_page, parsed.page_size))
 
@@ -201,6 +229,14 @@ async def readyz(request: web.Request) -> web.StreamResponse:
                    f"not ready: {state or 'the metrics store or the ledger is not reachable yet'}")
 
 
+async def group(request: web.Request) -> web.StreamResponse:
+    return _json(discovery.api_group())
+
+
+async def resources(request: web.Request) -> web.StreamResponse:
+    return _json(discovery.resource_list())
+
+
 async def metrics(request: web.Request) -> web.StreamResponse:
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -222,7 +258,8 @@ async def not_found(request: web.Request) -> web.StreamResponse:
         404,
         "NotFound",
         f"no route {request.path}; routes: /v2/cost, {ALAUDA}/costs/usage, "
-        f"{ALAUDA}/projects/{{project}}/costs/usage, /metrics, /healthz, /readyz",
+        f"{ALAUDA}/projects/{{project}}/costs/usage, /apis/{discovery.GROUP_VERSION}/[namespaces/{{namespace}}/]"
+        "costs/cost|usage, /metrics, /healthz, /readyz",
     )
 
 
@@ -232,23 +269,33 @@ def build_app(
     ready: Callable[[], Awaitable[bool]],
     results: ResultFinder = no_results,
     state: Callable[[], str] = lambda: "",
+    gate: Gate | None = None,
 ) -> web.Application:
     """The aiohttp application over `service`; `results` finds CostReport results (operator mode);
-    `ready` and `state` say from memory whether and how /readyz is ready (`StoreHealth`)."""
+    `ready` and `state` say from memory whether and how /readyz is ready (`StoreHealth`); `gate`
+    checks every caller (None: open, for `kubetally serve` on loopback)."""
     # Request lines up to 128 KiB reach our own parameter checks (which cap each value at 16 KiB and
     # answer with a Status); aiohttp's default of 8 KiB would answer a long filter with a bare 400.
     app = web.Application(
-        middlewares=[errors_and_timing], handler_args={"max_line_size": 131072, "max_field_size": 131072}
+        middlewares=[errors_and_timing, authenticate], handler_args={"max_line_size": 131072, "max_field_size": 131072}
     )
     app[SERVICE] = service
     app[METRICS] = metrics_
     app[READY] = ready
     app[STATE] = state
     app[RESULTS] = results
+    app[GATE] = gate
     app.router.add_get("/v2/cost", cost)
     app.router.add_get(f"{ALAUDA}/costs/usage", usage)
     app.router.add_get(f"{ALAUDA}/projects/{{project}}/costs/usage", usage)
     app.router.add_get("/apis/kubetally.io/v1alpha1/namespaces/{namespace}/costreports/{name}/result", report_result)
+    query = f"/apis/{discovery.GROUP_VERSION}"
+    app.router.add_get(f"/apis/{discovery.GROUP}", group)
+    app.router.add_get(query, resources)
+    for prefix in (query, f"{query}/namespaces/{{namespace}}"):
+        app.router.add_get(f"{prefix}/costs/cost", cost)
+        app.router.add_get(f"{prefix}/costs/usage", usage)
+    app.router.add_get(f"{query}/namespaces/{{namespace}}/costreports/{{name}}", report_result)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

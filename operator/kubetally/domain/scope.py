@@ -9,6 +9,10 @@ tenant's money (issue 12, bug 4)::
           = namespace:"<ns>"   a report in a tenant namespace that belongs to no project
           = (none)             a report in an admin namespace
 
+A caller of the HTTP APIs obeys the same kind of fence (issue 13), built from what Kubernetes RBAC
+lets them see (`kubetally.access`): `namespace:"<n1>","<n2>",...` over the namespaces they may `get`
+`costs.query.kubetally.io` in, none when they may see the whole cluster (`Scope.of_viewer`).
+
 Volumes (PersistentVolumeClaims) are metered per claim at namespace level: a volume fact knows its
 cluster, namespace and project, and nothing of the pods that mount it. So a scope is *decidable on
 volumes* exactly when every condition in it names `cluster`, `namespace` or `project`; volumes are
@@ -65,6 +69,15 @@ class Scope:
             return cls(spec_filter)
         wall = fence(namespace, project)
         return cls(wall if spec_filter is None else AllOf((spec_filter, wall)))
+
+    @classmethod
+    def of_viewer(cls, request_filter: Filter | None, namespaces: frozenset[str] | None) -> Scope:
+        """The scope of an API caller: their own filter AND the namespaces they may see (`None`: all of
+        them, no fence). An empty set selects nothing (callers who may see nothing are refused before)."""
+        if namespaces is None:
+            return cls(request_filter)
+        wall = Condition(Field.NAMESPACE, Op.EQ, tuple(sorted(namespaces)))
+        return cls(wall if request_filter is None else AllOf((request_filter, wall)))
 
     @property
     def pod_level_fields(self) -> tuple[str, ...]:

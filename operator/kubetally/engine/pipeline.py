@@ -19,7 +19,8 @@ Order of operations (each stage is one SQL statement over the previous ones' tab
  9. Idle rows (idle=true, shareIdle=false): without a filter, Σ node idle per step (per node with
     idleByNode); with a filter, Σ of the kept pods' shares (the idle that belongs to them).
     With shareIdle and no filter, idle no domain could take is an `__unallocated_idle__` row.
-10. costRatio = row cost / Σ node cost of the step (all nodes, before any filter).
+10. costRatio = row cost / Σ node cost of the step (all nodes, before any filter); with
+    `ratio_within_answer`, row cost / Σ cost of the answer's rows in the step.
 11. customCost: stages 2–10 with the custom price book, side by side in the same statements.
 
 With `facts.stored` (`engine.rollup`), stages 1–5 ran once per stored hour, ahead of time; their
@@ -30,7 +31,7 @@ Units: money in the price book's currency; averages in cores and bytes; hours ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 
@@ -97,6 +98,8 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
         stages.release(cursor)
         cursor.execute(f"DROP TABLE IF EXISTS {_StepIndex.TABLE}")
     finished += [_finish(row, node_cost) for row in rows]
+    if query.ratio_within_answer:
+        finished = _ratios_within(finished)
     finished.sort(key=lambda r: (r.step_start, _KIND_ORDER[r.kind], -r.cost, r.key, tuple(r.properties.items())))
     custom = books[1].book if len(books) > 1 else None
     return CostTable(
@@ -107,6 +110,15 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
         price_source=prices.versions[-1].source,
         diagnostics=diagnostics,
     )
+
+
+def _ratios_within(rows: list[CostRow]) -> list[CostRow]:
+    """costRatio = row cost / Σ cost of the rows of its step (0 where that sum is 0)."""
+    totals: dict[int, float] = {}
+    for row in rows:
+        totals[row.step_start] = totals.get(row.step_start, 0.0) + row.cost
+    return [replace(row, cost_ratio=row.cost / totals[row.step_start] if totals[row.step_start] > 0 else 0.0)
+            for row in rows]
 
 
 class _StepIndex:

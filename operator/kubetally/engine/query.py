@@ -33,6 +33,10 @@ class CostQuery:
     share_idle: bool = False
     share_split: ShareSplit = ShareSplit.WEIGHTED
     idle_by_node: bool = False
+    #: costRatio's denominator: False = the step's total node cost (all nodes, before any filter);
+    #: True = the Σ cost of the answer's rows in the step, for callers who may not see the whole
+    #: cluster (issue 13: the cluster's total would tell a tenant what everyone else spends).
+    ratio_within_answer: bool = False
 
     @property
     def sets(self) -> tuple[Window, ...]:

@@ -22,7 +22,7 @@ from aiohttp import web
 from kubetally.api.app import ReportView, build_app
 from kubetally.api.metrics import Metrics
 from kubetally.ledger.store import DuckDBLedger
-from kubetally.serve import ServeOptions, background_tasks, make_clock, open_clients
+from kubetally.serve import ServeOptions, background_tasks, listen, make_clock, open_clients, open_gate
 from kubetally.service import CostService
 from kubetally.sources.prometheus import PrometheusClient
 
@@ -103,11 +103,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     runtime.api = _custom_objects_api()
     from kubetally.handlers.results import find_result  # imports this module
 
+    gate = await open_gate(options.serve, ledger, stack)
     app = build_app(service, metrics, clients.health.ready, partial(find_result, runtime),
-                    state=clients.health.describe)
+                    state=clients.health.describe, gate=gate)
     runtime.runner = web.AppRunner(app, access_log=None)
     await runtime.runner.setup()
-    await web.TCPSite(runtime.runner, options.serve.host, options.serve.port).start()
+    logging.getLogger(__name__).info("API on %s", await listen(runtime.runner, options.serve, gate))
     runtime.tasks.extend(background_tasks(service, clients, options.serve, metrics))
     runtime.tasks.append(asyncio.create_task(schedule_loop(runtime)))
     memo.runtime = runtime

@@ -164,6 +164,23 @@ class DuckDBLedger:
             cursor.close()
         return None if row is None or row[0] is None else int(row[0])
 
+    def namespaces(self, cluster: str) -> dict[str, frozenset[str]]:
+        """Every namespace of `cluster` the ledger holds facts of, with the projects it was seen in
+        (empty when none): the candidates an API caller's namespace permissions are checked on."""
+        cursor = self._con.cursor()
+        try:
+            rows = cursor.execute(
+                "SELECT namespace, coalesce(project, '') FROM container_facts WHERE cluster = $c "
+                "UNION SELECT namespace, coalesce(project, '') FROM volume_facts WHERE cluster = $c",
+                {"c": cluster},
+            ).fetchall()
+        finally:
+            cursor.close()
+        out: dict[str, set[str]] = {}
+        for namespace, project in rows:
+            out.setdefault(str(namespace), set()).update([str(project)] if project else [])
+        return {namespace: frozenset(projects) for namespace, projects in out.items()}
+
     def write_hour(self, cluster: str, hour_start: int, batch: FactBatch, coverage: float, ingested_at: int) -> None:
         """Replace hour [hour_start, hour_start + 3600) of `cluster` with `batch`, atomically."""
         if hour_start % 3600:
