@@ -1,4 +1,4 @@
-"""`kubetally ingest` answers bad input and an unreachable store with one clear line, exit code 2."""
+"""`kubetally ingest` and `serve` answer bad input, an unreachable store and unsafe exposure with one clear line, exit 2."""
 
 from __future__ import annotations
 
@@ -27,3 +27,26 @@ def test_a_bad_time_is_refused_by_the_parser(tmp_path: Path, capsys: pytest.Capt
               "--start", "yesterday-ish", "--end", "1"])
     assert exit_info.value.code == 2
     assert "--start" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "kubetally.example"])
+def test_serve_refuses_an_open_api_beyond_loopback(host: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Without `--auth kubernetes`, anyone reaching a non-loopback address would read every namespace."""
+    code = main(["serve", "--prometheus-url", "http://127.0.0.1:1", "--ledger", str(tmp_path / "l.duckdb"),
+                 "--host", host])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("kubetally: ")
+    assert "Traceback" not in err
+    assert f"{host} is not a loopback address" in err
+    assert "--auth kubernetes" in err
+    assert "--host 127.0.0.1" in err
+    assert not (tmp_path / "l.duckdb").exists()  # refused before anything was opened
+
+
+def test_serve_wants_both_certificate_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["serve", "--prometheus-url", "http://127.0.0.1:1", "--ledger", str(tmp_path / "l.duckdb"),
+                 "--tls-cert-file", str(tmp_path / "tls.crt")])
+    assert code == 2
+    assert "give both --tls-cert-file and --tls-private-key-file" in capsys.readouterr().err
