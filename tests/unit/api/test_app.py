@@ -40,20 +40,26 @@ class NoLiveData:
         return []
 
 
-@pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
+def topology_service(tmp_path: Path) -> CostService:
+    """The service over a ledger holding the topology's two hours, priced by WEIGHTS, at 02:00."""
     ledger = DuckDBLedger(tmp_path / "l.duckdb")
     for hour in (0, 1):
         ledger.write_hour("c1", topology.T0 + hour * 3600, hour_batch(hour), 1.0, ingested_at=topology.T0)
     service = CostService(ledger, NoLiveData(), SourceConfig(cluster="c1"), clock=lambda: topology.T0 + 7200)
     service.record_weights("default", WEIGHTS)
+    return service
 
-    async def ready() -> bool:
-        return True
 
+async def ready() -> bool:
+    return True
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
+    service = topology_service(tmp_path)
     async with TestClient(TestServer(build_app(service, Metrics(), ready))) as test_client:
         yield test_client
-    ledger.close()
+    service.ledger.close()
 
 
 def by_name(body: dict[str, Any], step: int = 0) -> dict[str, float]:

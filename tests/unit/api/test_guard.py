@@ -27,9 +27,7 @@ from kubetally.api.app import build_app
 from kubetally.api.guard import Gate
 from kubetally.api.metrics import Metrics
 from kubetally.ledger.store import DuckDBLedger
-from kubetally.service import CostService
-from kubetally.sources.catalogue import SourceConfig
-from tests.unit.api.test_app import WEIGHTS, WINDOW, NoLiveData, by_name
+from tests.unit.api.test_app import WINDOW, by_name, ready, topology_service
 from tests.unit.engine import topology
 from tests.unit.ledger.test_store import hour_batch
 
@@ -79,15 +77,8 @@ async def kube() -> FakeKubernetes:
 
 @pytest.fixture
 async def client(tmp_path: Path, kube: FakeKubernetes) -> AsyncIterator[TestClient[Any, Any]]:
-    ledger = DuckDBLedger(tmp_path / "l.duckdb")
-    for hour in (0, 1):
-        ledger.write_hour("c1", topology.T0 + hour * 3600, hour_batch(hour), 1.0, ingested_at=topology.T0)
-    service = CostService(ledger, NoLiveData(), SourceConfig(cluster="c1"), clock=lambda: topology.T0 + 7200)
-    service.record_weights("default", WEIGHTS)
-
-    async def ready() -> bool:
-        return True
-
+    service = topology_service(tmp_path)
+    ledger = service.ledger
     async with httpx.AsyncClient(base_url="https://kubernetes.invalid", transport=httpx.MockTransport(kube)) as api:
         gate = Gate(Reviews(api, ttl_seconds=10.0), None, lambda: ledger.namespaces("c1"))
         async with TestClient(TestServer(build_app(service, Metrics(), ready, gate=gate))) as test_client:
