@@ -131,7 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=_seconds, default=_env("timeout", "60"), help=_TIMEOUT_HELP)
     run.add_argument("--ingest-interval", type=_seconds, default=_env("ingest-interval", "60"), help=_INTERVAL_HELP)
     demo = commands.add_parser("demo", help="everything on this machine: control plane, Prometheus, ledger, operator")
-    demo.add_argument("--port", type=int, default=int(_env("port", "8080") or 8080), help="the operator's API port")
+    demo.add_argument("--port", type=int, default=int(_env("port", "8080") or 8080),
+                      help="the operator's port on 127.0.0.1 when it cannot run in a network namespace (root); "
+                           "in one it listens on <pod ip>:8443")
     demo.add_argument("--cache", default=_env("cache"), help="cache directory (default ~/.cache/kubetally)")
     demo.add_argument("--workdir", default=None, help="this run's logs, kubeconfig, data (default <cache>/demo/run)")
     bench = commands.add_parser("bench", help="measure speed and memory at scales L and M; write bench/RESULTS.md")

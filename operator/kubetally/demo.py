@@ -1,21 +1,32 @@
 """`kubetally demo`: the whole product on this machine, from a clone, with one command.
 
-Why: a newcomer should see kubetally work before reading about it. The demo starts, in order:
+Why: a newcomer should see kubetally work before reading about it, tenants' access included. The
+demo starts, in order:
 
-1. the local control plane (`kubetally.controlplane`: etcd + kube-apiserver v1.20.2; the first run
-   builds kube-apiserver from Debian's source package, about 7 minutes on 2 cores, then caches it);
+1. when it may (root and iproute2's `ip`), a network namespace standing in for the operator's Pod
+   (`kubetally.netns`), then the local control plane (`kubetally.controlplane`: etcd +
+   kube-apiserver v1.20.2 with the front proxy, bound to the namespace's host address; the first
+   run builds kube-apiserver from Debian's source package, about 7 minutes on 2 cores, then caches
+   it), with a token user `tenant-ns-003` besides the admin;
 2. a real Prometheus holding 7 days of the generated `demo` cluster (`synthetic.presets.demo`: 20
    nodes, ~260 concurrent pods, ~1.1k pods over the week, 20 namespaces in 5 projects, 300 s
-   scrape; the TSDB blocks are built once by promtool and cached, see `kubetally.localprom`);
+   scrape; the TSDB blocks are built once by promtool and cached, see `kubetally.localprom`), on
+   the same address as kube-apiserver;
 3. the DuckDB ledger, backfilled hour by hour from that Prometheus with a progress bar (cached per
    code version: a second run of the same code finds every hour already there);
-4. the CRDs, the namespaces and the operator itself (`kubetally run` as a child process, with its
-   HTTP API on `--port`), replaying the data as if now were the end of the generated week;
-5. the sample CostWeights and CostReports (`manifests/samples`, plus a tenant's report in `ns-003`).
+4. the CRDs, the namespaces and the operator itself (`kubetally run` as a child process, callers
+   checked with TokenReview and SubjectAccessReview), replaying the data as if now were the end of
+   the generated week: inside the network namespace on HTTPS `<pod ip>:8443`, else plain HTTP on
+   `127.0.0.1:--port`;
+5. access (`kubetally.demo_access`): manifests/access, the tenant's cost-viewer RoleBinding in
+   ns-003, token files, and with the network namespace the aggregated API `query.kubetally.io`
+   routed to the operator (Pod, Service, Endpoints, APIService with the demo CA) until it answers;
+6. the sample CostWeights and CostReports (`manifests/samples`, plus a tenant's report in `ns-003`).
 
 Then it prints what to try and waits; Ctrl-C (or SIGTERM) stops everything it started, in reverse
-order. Caches live under `$KUBETALLY_CACHE` (default `~/.cache/kubetally`); the run's logs,
-kubeconfig and Prometheus copy under `--workdir` (default `<cache>/demo/run`).
+order, the network namespace last. Caches live under `$KUBETALLY_CACHE` (default
+`~/.cache/kubetally`); the run's logs, kubeconfigs, certificates, token files and Prometheus copy
+under `--workdir` (default `<cache>/demo/run`).
 """
 
 from __future__ import annotations
@@ -24,38 +35,34 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Callable
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-import httpx
-
 import kubetally
-from kubetally import ingest, localprom
+from kubetally import demo_access, ingest, localprom
 from kubetally.controlplane import ControlPlane, local_control_plane
+from kubetally.demo_access import TENANT, TENANT_NAMESPACE, Operator, Tokens, kubectl
 from kubetally.ledger.store import DuckDBLedger
-from kubetally.processes import background, wait_ready
 from kubetally.sources.prometheus import PrometheusClient
 from kubetally.synthetic import ClusterSpec, presets
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = Path(kubetally.__file__).resolve().parent  # the demo's ledger is reused only by the same code
-ADMIN_NAMESPACE = "kubetally-system"
-TENANT_NAMESPACE = "ns-003"
-STEPS = 6
+ADMIN_NAMESPACE = demo_access.OPERATOR_NAMESPACE
+STEPS = 7
 
 
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
     cache: Path
-    workdir: Path  # this run's control plane, Prometheus copy, kubeconfig and logs (recreated)
-    port: int = 8080
+    workdir: Path  # this run's control plane, Prometheus copy, kubeconfigs, certificates, tokens and logs
+    port: int = 8080  # the operator's port on 127.0.0.1 without a network namespace (inside one: 8443)
     ready_timeout: float = 300.0
 
 
@@ -113,14 +120,6 @@ def _backfill(url: str, ledger_path: Path, spec: ClusterSpec) -> None:
     _note(f"ledger {ledger_path}: {held}")
 
 
-def _kubectl(cp: ControlPlane, *args: str, input: str | None = None) -> str:
-    command = ["kubectl", "--kubeconfig", str(cp.kubeconfig), *args]
-    result = subprocess.run(command, input=input, capture_output=True, text=True, check=False, timeout=300)
-    if result.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip() or result.stdout.strip()}")
-    return result.stdout
-
-
 def _tenant_report() -> str:
     return json.dumps({
         "apiVersion": "kubetally.io/v1alpha1", "kind": "CostReport",
@@ -130,65 +129,55 @@ def _tenant_report() -> str:
     })
 
 
-@contextmanager
-def _operator(cp: ControlPlane, url: str, ledger: Path, spec: ClusterSpec, options: DemoOptions,
-              workdir: Path) -> Iterator[str]:
-    """`kubetally run` as a child process; yields its API URL once it is ready."""
-    api = f"http://127.0.0.1:{options.port}"
-    command = [sys.executable, "-m", "kubetally", "run", "--prometheus-url", url, "--ledger", str(ledger),
-               "--cluster", spec.name, "--resolution", str(spec.scrape_seconds), "--port", str(options.port),
-               "--host", "127.0.0.1", "--now", str(spec.end), "--backfill-days", "8",
-               "--admin-namespaces", ADMIN_NAMESPACE]
-    env = {**os.environ, "KUBECONFIG": str(cp.kubeconfig)}
-    log_path = workdir / "operator.log"
-    with background(command, log_path, env=env) as process:
-        wait_ready(process, lambda: httpx.get(f"{api}/readyz", timeout=2.0).status_code == 200,
-                   what="kubetally run", log_path=log_path, timeout=120)
-        yield api
+def _run_args(prometheus: str, ledger: Path, spec: ClusterSpec) -> list[str]:
+    """`kubetally run` flags of the demo's data (the address, port and TLS come from `demo_access`)."""
+    return ["--prometheus-url", prometheus, "--ledger", str(ledger), "--cluster", spec.name,
+            "--resolution", str(spec.scrape_seconds), "--now", str(spec.end), "--backfill-days", "8",
+            "--admin-namespaces", ADMIN_NAMESPACE]
 
 
 def _wait_ready(cp: ControlPlane, reports: list[tuple[str, str]], timeout: float) -> None:
     for namespace, name in reports:
-        _kubectl(cp, "wait", "--for", "condition=Ready", f"--timeout={timeout:.0f}s", f"costreport/{name}",
-                 "-n", namespace)
+        kubectl(cp, "wait", "--for", "condition=Ready", f"--timeout={timeout:.0f}s", f"costreport/{name}",
+                "-n", namespace)
 
 
-def _instructions(cp: ControlPlane, api: str, prometheus: str, ledger: Path, workdir: Path,
-                  spec: ClusterSpec, elapsed: float) -> str:
+def _instructions(cp: ControlPlane, api: Operator, tokens: Tokens, prometheus: str, ledger: Path, workdir: Path,
+                  spec: ClusterSpec, elapsed: float, *, aggregated: bool, reason: str) -> str:
     first = datetime.fromtimestamp(spec.start, UTC).date()
     last = datetime.fromtimestamp(spec.end - 86400, UTC).date()
-    alauda = f"{api}/platform/cost.alauda.io/v1beta1"
+    tries = demo_access.try_lines(cp, api, tokens, aggregated=aggregated, reason=reason, first=str(first),
+                                  last=str(last))
     return "\n".join([
         f"kubetally demo is ready (set up in {elapsed:.0f} s). The data is a generated week, {first} to {last};",
         "the operator replays it as if now were its end. Try, in another terminal:",
         "",
-        f"  export KUBECONFIG={cp.kubeconfig}",
-        "  kubectl get costreports -A",
-        f"  kubectl get costreport namespaces-7d -n {ADMIN_NAMESPACE} -o yaml",
-        "  kubectl get costweights",
-        f"  curl -s '{api}/v2/cost?window=7d&aggregate=namespace&step=1d' | python3 -m json.tool | head -40",
-        f"  curl -s '{api}/v2/cost?window=7d&aggregate=controller&filter=namespace:ns-003' | python3 -m json.tool",
-        f"  curl -s '{alauda}/costs/usage?start={first}&end={last}&kind=namespace_all&step=day' | python3 -m json.tool",
-        f"  curl -s '{alauda}/projects/project-03/costs/usage?start={first}&end={last}&kind=namespace&name=ns-003'",
+        *tries,
         "",
-        f"  ledger (DuckDB): {ledger}",
-        f"  Prometheus:      {prometheus}",
-        f"  logs:            {workdir}",
+        f"  ledger (DuckDB):   {ledger}",
+        f"  Prometheus:        {prometheus}",
+        f"  operator API:      {api.url}" + (f" (CA {api.ca})" if api.ca else ""),
+        f"  admin token:       {tokens.admin}",
+        f"  {TENANT} token: {tokens.tenant} (kubeconfig {cp.kubeconfig_for(TENANT)})",
+        f"  logs:              {workdir}",
         "",
         "Ctrl-C stops everything the demo started.",
     ])
 
 
-def _stop_on_sigterm() -> None:
+def _stop_on_signals() -> None:
+    """SIGINT and SIGTERM both unwind the setup (KeyboardInterrupt). SIGINT explicitly too: a process
+    started in the background of a script inherits SIGINT ignored, and Python then never raises it."""
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 def run_demo(options: DemoOptions, *, wait: Callable[[], None] = signal.pause) -> int:
     """Set everything up, print what to try, `wait()` (until Ctrl-C), then stop it all."""
-    _stop_on_sigterm()
+    _stop_on_signals()
     started = time.monotonic()
     spec = presets.demo()
     workdir = options.workdir
@@ -201,39 +190,55 @@ def run_demo(options: DemoOptions, *, wait: Callable[[], None] = signal.pause) -
         with ExitStack() as stack:
             _step(1, "local control plane: etcd + kube-apiserver v1.20.2 "
                      "(the first run builds kube-apiserver: about 7 minutes on 2 cores)")
-            cp = stack.enter_context(local_control_plane(workdir / "controlplane", log=_note))
+            network, reason = demo_access.try_pod_network(stack)
+            if network is not None:
+                _note(f"network namespace {network.name}: the operator at {network.pod_ip}, kube-apiserver and "
+                      f"Prometheus at {network.host_ip}")
+            else:
+                _note(f"no network namespace for the operator, so no aggregated API: {reason}")
+            host = network.host_ip if network is not None else "127.0.0.1"
+            cp = stack.enter_context(local_control_plane(workdir / "controlplane", log=_note, bind_host=host,
+                                                         users=(demo_access.tenant_user(),)))
             _step(2, "Prometheus with 7 days of a generated cluster (20 nodes, ~260 pods at a time, 20 namespaces)")
             localprom.ensure_binaries(log=_note)
             blocks = localprom.cached_blocks(spec, options.cache, log=_note)
-            prometheus = stack.enter_context(localprom.serving_copy(blocks, workdir))
+            prometheus = stack.enter_context(localprom.serving_copy(blocks, workdir, host=host))
             _note(f"serving on {prometheus}")
             _step(3, "DuckDB ledger: backfilling the week hour by hour")
             ledger = demo_ledger(options.cache, spec)
             _backfill(prometheus, ledger, spec)
-            _step(4, "CRDs, namespaces and the operator (kubetally run)")
-            _kubectl(cp, "apply", "-k", str(ROOT / "crds"))
-            _kubectl(cp, "wait", "--for", "condition=established", "--timeout=60s",
-                     "crd/costreports.kubetally.io", "crd/costweights.kubetally.io")
+            _step(4, "CRDs, namespaces and the operator (kubetally run, every caller checked with the Kubernetes API)")
+            kubectl(cp, "apply", "-k", str(ROOT / "crds"))
+            kubectl(cp, "wait", "--for", "condition=established", "--timeout=60s",
+                    "crd/costreports.kubetally.io", "crd/costweights.kubetally.io")
             for namespace in (ADMIN_NAMESPACE, TENANT_NAMESPACE):
-                _kubectl(cp, "create", "namespace", namespace)
-            api = stack.enter_context(_operator(cp, prometheus, ledger, spec, options, workdir))
-            _note(f"API on {api}")
-            _step(5, "samples: CostWeights `default`, CostReports `namespaces-7d` and a tenant's `my-controllers`")
+                kubectl(cp, "create", "namespace", namespace)
+            api = stack.enter_context(demo_access.operator(cp, _run_args(prometheus, ledger, spec), network,
+                                                           options.port, workdir))
+            _note(f"API on {api.url}")
+            _step(5, f"access: cost ClusterRoles, {TENANT} a cost viewer of {TENANT_NAMESPACE}"
+                     + (", the aggregated API query.kubetally.io" if network is not None else ""))
+            tokens = demo_access.grant(cp, workdir)
+            if network is not None and api.ca is not None:
+                demo_access.register(cp, network, api.ca, log=_note)
+            _step(6, "samples: CostWeights `default`, CostReports `namespaces-7d` and a tenant's `my-controllers`")
             samples = ROOT / "manifests" / "samples"
-            _kubectl(cp, "apply", "-f", str(samples / "costweights-default.yaml"))
-            _kubectl(cp, "wait", "--for", "condition=Ready", "--timeout=60s", "costweights/default")
-            _kubectl(cp, "apply", "-k", str(samples))
-            _kubectl(cp, "apply", "-f", "-", input=_tenant_report())
+            kubectl(cp, "apply", "-f", str(samples / "costweights-default.yaml"))
+            kubectl(cp, "wait", "--for", "condition=Ready", "--timeout=60s", "costweights/default")
+            kubectl(cp, "apply", "-k", str(samples))
+            kubectl(cp, "apply", "-f", "-", input=_tenant_report())
             _wait_ready(cp, [(ADMIN_NAMESPACE, "namespaces-7d"), (TENANT_NAMESPACE, "my-controllers")],
                         options.ready_timeout)
-            _step(6, "ready")
-            print(_kubectl(cp, "get", "costreports", "-A"), flush=True)
-            print(_instructions(cp, api, prometheus, ledger, workdir, spec, time.monotonic() - started), flush=True)
+            _step(7, "ready")
+            print(kubectl(cp, "get", "costreports", "-A"), flush=True)
+            print(_instructions(cp, api, tokens, prometheus, ledger, workdir, spec, time.monotonic() - started,
+                                aggregated=network is not None, reason=reason), flush=True)
             with suppress(KeyboardInterrupt):
                 wait()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
-            print("\nstopping: operator, Prometheus, kube-apiserver, etcd", flush=True)
+            print("\nstopping: operator, Prometheus, kube-apiserver, etcd"
+                  + (f", network namespace {network.name}" if network is not None else ""), flush=True)
     except KeyboardInterrupt:
         print("\ninterrupted: stopped everything the demo had started", flush=True)
         return 130
