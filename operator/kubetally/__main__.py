@@ -65,13 +65,17 @@ def _access_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--tls-private-key-file", default=_env("tls-private-key-file"), help="its PEM private key")
     command.add_argument("--auth-cache-ttl", type=_seconds, default=_env("auth-cache-ttl", "10"),
                          help="seconds a token or permission check is reused (a revoked grant stops within it)")
+    command.add_argument("--service-proxy-port", type=int, default=_env("service-proxy-port"),
+                         help="also answer the kube-apiserver's service proxy on this port: an admin route "
+                              "that sees everything (it forwards no identity); off by default")
 
 
 def _access(args: argparse.Namespace, *, auth: bool) -> dict[str, Any]:
     """ServeOptions fields from the shared access flags."""
     return {"auth": auth, "auth_cache_ttl_seconds": args.auth_cache_ttl,
             "tls_cert_file": Path(args.tls_cert_file) if args.tls_cert_file else None,
-            "tls_key_file": Path(args.tls_private_key_file) if args.tls_private_key_file else None}
+            "tls_key_file": Path(args.tls_private_key_file) if args.tls_private_key_file else None,
+            "service_proxy_port": args.service_proxy_port}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -225,7 +225,7 @@ def try_lines(cp: ControlPlane, api: Operator, tokens: Tokens, *, aggregated: bo
                   f"  kubectl --kubeconfig {tenant} get --raw \"{raw}/namespaces/{TENANT_NAMESPACE}/costs/cost"
                   "?window=7d&aggregate=controller\"",
                   f"  kubectl --kubeconfig {tenant} get --raw \"{raw}/namespaces/{TENANT_NAMESPACE}/costreports/"
-                  "my-controllers\"",
+                  "my-controllers/result\"",
                   f"  kubectl --kubeconfig {tenant} get --raw \"{raw}/namespaces/ns-004/costs/cost?window=7d\"",
                   "The last one is Forbidden: ns-004 is not theirs."]
     else:

@@ -167,7 +167,7 @@ async def compute_report(
         "coverage": round(coverage, 6),
         "totals": totals,
         "rowCount": len(rows),
-        "resultPath": f"/apis/query.kubetally.io/v1alpha1/namespaces/{namespace}/costreports/{name}",
+        "resultPath": f"/apis/query.kubetally.io/v1alpha1/namespaces/{namespace}/costreports/{name}/result",
         "conditions": [
             _condition(
                 "Ready",

@@ -45,7 +45,7 @@ from kubetally import ingest
 from kubetally.access.kubeapi import api_client, front_proxy
 from kubetally.access.reviews import Reviews
 from kubetally.access.tls import server_context
-from kubetally.api.app import build_app
+from kubetally.api.app import ResultFinder, build_app, no_results
 from kubetally.api.guard import Gate
 from kubetally.api.metrics import Metrics
 from kubetally.domain.aggregation import AggregateKey, Dimension
@@ -83,6 +83,8 @@ class ServeOptions:
     auth_cache_ttl_seconds: float = 10.0
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    #: The admin route for the kube-apiserver's service proxy (off by default; README "The service proxy").
+    service_proxy_port: int | None = None
 
 
 def make_clock(now: int | None) -> Callable[[], int]:
@@ -228,6 +230,11 @@ def check_exposure(options: ServeOptions) -> None:
                                   "who reaches it would read every namespace's cost; bind 127.0.0.1 (--host "
                                   "127.0.0.1), or check every caller with the Kubernetes API (--auth kubernetes, "
                                   "which uses KUBECONFIG or the in-cluster service account)")
+    if options.service_proxy_port is not None and not options.auth:
+        raise SpecError("--service-proxy-port", "the service-proxy admin route is for the operator behind a "
+                                                "kube-apiserver: use it with --auth kubernetes (always on in run)")
+    if options.service_proxy_port is not None and options.service_proxy_port == options.port:
+        raise SpecError("--service-proxy-port", f"{options.port} is already the API's port; pick another")
     if (options.tls_cert_file is None) != (options.tls_key_file is None):
         raise SpecError("--tls-cert-file", "give both --tls-cert-file and --tls-private-key-file, or neither "
                                            "(a certificate is then made at start)")
@@ -268,11 +275,37 @@ def tls_context(options: ServeOptions, gate: Gate | None) -> ssl.SSLContext | No
     return server_context(cert, key, hosts=hosts, client_ca_pem=client_ca)
 
 
-async def listen(runner: web.AppRunner, options: ServeOptions, gate: Gate | None) -> str:
-    """Start serving `runner` as `options` say; returns the URL served."""
+@dataclass
+class Api:
+    """The HTTP servers of one process: the API, and the service-proxy admin route when asked for."""
+
+    runners: list[web.AppRunner]
+    url: str
+
+    async def close(self) -> None:
+        for runner in self.runners:
+            await runner.cleanup()
+
+
+async def start_api(service: CostService, metrics: Metrics, health: StoreHealth, options: ServeOptions,
+                    gate: Gate | None, results: ResultFinder = no_results) -> Api:
+    """Serve the API as `options` say (`serve` and `run` alike).
+
+    With `service_proxy_port`, a second server answers the kube-apiserver's service proxy, which
+    forwards no identity: everything it answers is the cluster-wide view, so RBAC on `services/proxy`
+    (and a NetworkPolicy keeping everyone but the apiserver off the port) decides who sees it. Off by
+    default; `manifests/service-proxy` turns it on."""
     context = tls_context(options, gate)
-    await web.TCPSite(runner, options.host, options.port, ssl_context=context).start()
-    return f"{'https' if context else 'http'}://{options.host}:{options.port}"
+    runners = []
+    for port, checked in ((options.port, gate), (options.service_proxy_port, None)):
+        if port is None:
+            continue
+        app = build_app(service, metrics, health.ready, results, state=health.describe, gate=checked)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, options.host, port, ssl_context=context).start()
+        runners.append(runner)
+    return Api(runners, f"{'https' if context else 'http'}://{options.host}:{options.port}")
 
 
 async def serve(options: ServeOptions) -> None:
@@ -286,10 +319,8 @@ async def serve(options: ServeOptions) -> None:
         service = CostService(ledger, clients.live, options.config, clock)
         names = load_weights(service, options.weights)
         metrics = Metrics()
-        app = build_app(service, metrics, clients.health.ready, state=clients.health.describe, gate=gate)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        url = await listen(runner, options, gate)
+        api = await start_api(service, metrics, clients.health, options, gate)
+        url = api.url
         checked = "callers checked with the Kubernetes API" if gate else "open: loopback only"
         print(
             f"kubetally serving on {url} ({checked}; "
@@ -307,5 +338,5 @@ async def serve(options: ServeOptions) -> None:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await runner.cleanup()
+            await api.close()
             ledger.close()

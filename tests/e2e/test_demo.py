@@ -24,7 +24,7 @@ Checks, each against a number the demo did not print itself (the generator is th
   controllers the generator ran in ns-003 only, each one with a pod that lived at least one scrape
   interval (300 s) among them (shorter job pods may fall between two scrapes), every row of ns-003; the tenant's ns-004 line
   is Forbidden; the tenant's report result answers; `kubectl api-resources --api-group=…` lists
-  costs and costreports; the tenant's curl of `/v2/cost?aggregate=namespace` shows only ns-003, at
+  costs (costreports/result is a subresource, which it does not list); the tenant's curl of `/v2/cost?aggregate=namespace` shows only ns-003, at
   the ns-003 cost of the same curl with the admin's token file (which shows all 20 namespaces); the
   admin's Alauda curl pages namespace-days of several namespaces, the tenant's project curl only
   ns-003; the curl without a token gets a 401 Status;
@@ -139,7 +139,7 @@ def _check_aggregated(output: str, env: dict[str, str], seen: set[str | None], r
     assert report, report
     resources = _bash(_printed(output, "kubectl api-resources --api-group=query.kubetally.io"), env)
     assert resources.returncode == 0, resources.stderr
-    assert {line.split()[0] for line in resources.stdout.splitlines()[1:]} == {"costs", "costreports"}
+    assert {line.split()[0] for line in resources.stdout.splitlines()[1:]} == {"costs"}
 
 
 def _check_curls(output: str, env: dict[str, str], namespaces: set[str]) -> None:

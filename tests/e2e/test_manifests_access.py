@@ -8,7 +8,7 @@ derived by hand from the files (RoleBinding = that namespace only; ClusterRoleBi
 including the cluster-wide check with namespace ""; a RoleBinding never grants a cluster-scoped
 resource such as costweights; non-resource URLs only through ClusterRoleBindings):
 
-| who (example file)                        | costs get/list          | query costreports get | kubetally.io writes | costweights get | /metrics |
+| who (example file)                        | costs get/list          | costreports/result get | kubetally.io writes | costweights get | /metrics |
 |-------------------------------------------|-------------------------|-----------------------|---------------------|-----------------|----------|
 | alice (tenant.yaml, ns-003)               | ns-003 only             | ns-003                | none                | no              | no       |
 | group team-03 (project-tenant.yaml)       | ns-003/008/013/018 only | those four            | none                | no              | no       |
@@ -72,14 +72,14 @@ def granted(control_plane: ControlPlane) -> Iterator[ControlPlane]:
 
 def _allowed(cp: ControlPlane, user: str, groups: tuple[str, ...] = AUTHENTICATED, *, verb: str = "get",
              resource: str = "costs", group: str = "query.kubetally.io", namespace: str = "", name: str = "",
-             path: str | None = None) -> bool:
+             subresource: str = "", path: str | None = None) -> bool:
     """A SubjectAccessReview as the operator (or the apiserver) makes it; namespace "" = cluster-wide."""
     attributes: dict[str, Any]
     if path is not None:
         attributes = {"nonResourceAttributes": {"path": path, "verb": verb}}
     else:
         attributes = {"resourceAttributes": {"verb": verb, "group": group, "resource": resource,
-                                             "namespace": namespace, "name": name}}
+                                             "namespace": namespace, "name": name, "subresource": subresource}}
     review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
               "spec": {"user": user, "groups": list(groups), **attributes}}
     answer = kubectl(cp, "create", "-f", "-", "-o", "json", input=json.dumps(review))
@@ -95,8 +95,8 @@ def _costs(cp: ControlPlane, user: str, groups: tuple[str, ...] = AUTHENTICATED)
 
 def test_tenant_sees_one_namespace(granted: ControlPlane) -> None:
     assert _costs(granted, "alice") == {"ex-ns-003"}
-    assert _allowed(granted, "alice", resource="costreports", namespace="ex-ns-003", name="my-controllers")
-    assert not _allowed(granted, "alice", resource="costreports", namespace="ex-ns-008", name="my-controllers")
+    assert _allowed(granted, "alice", resource="costreports", namespace="ex-ns-003", name="my-controllers", subresource="result")
+    assert not _allowed(granted, "alice", resource="costreports", namespace="ex-ns-008", name="my-controllers", subresource="result")
     assert _allowed(granted, "alice", verb="watch", group="kubetally.io", resource="costreports", namespace="ex-ns-003")
     assert not _allowed(granted, "alice", verb="create", group="kubetally.io", resource="costreports",
                         namespace="ex-ns-003")
@@ -113,7 +113,7 @@ def test_project_tenant_sees_its_project(granted: ControlPlane) -> None:
 
 def test_cost_admin_sees_everything_and_edits_prices(granted: ControlPlane) -> None:
     assert _costs(granted, "carol") == {"", *(_renamed(ns) for ns in (*PROJECT, "ns-004"))}
-    assert _allowed(granted, "carol", resource="costreports", namespace="ex-ns-004", name="any")
+    assert _allowed(granted, "carol", resource="costreports", namespace="ex-ns-004", name="any", subresource="result")
     for verb in ("create", "update", "patch", "delete"):
         assert _allowed(granted, "carol", verb=verb, group="kubetally.io", resource="costweights", name="default")
         assert _allowed(granted, "carol", verb=verb, group="kubetally.io", resource="costreports", namespace="x")
@@ -131,5 +131,5 @@ def test_prometheus_may_scrape_metrics_only(granted: ControlPlane) -> None:
 
 def test_no_binding_sees_nothing(granted: ControlPlane) -> None:
     assert _costs(granted, "dave") == set()
-    assert not _allowed(granted, "dave", resource="costreports", namespace="ex-ns-003", name="my-controllers")
+    assert not _allowed(granted, "dave", resource="costreports", namespace="ex-ns-003", name="my-controllers", subresource="result")
     assert not _allowed(granted, "dave", path="/metrics")

@@ -88,7 +88,7 @@ async def test_an_admin_report_totals_and_top_rows(service: CostService) -> None
     assert (status["rowCount"], status["truncated"], status["currency"]) == (5, True, "CNY")
     assert status["window"] == {"start": "2025-06-01T00:00:00Z", "end": "2025-06-01T02:00:00Z"}
     assert status["nextComputeTime"] == "2025-06-01T03:00:00Z"  # @hourly
-    assert status["resultPath"] == "/apis/query.kubetally.io/v1alpha1/namespaces/ops/costreports/r"
+    assert status["resultPath"] == "/apis/query.kubetally.io/v1alpha1/namespaces/ops/costreports/r/result"
     ready, degraded = status["conditions"]
     assert (ready["type"], ready["status"], ready["reason"], ready["observedGeneration"]) == ("Ready", "True",
                                                                                              "Computed", 3)

@@ -38,7 +38,7 @@ from tests.unit.ledger.test_store import hour_batch
 COMPUTED = datetime(2025, 6, 1, 2, 10, tzinfo=UTC)
 RESTARTED = datetime(2025, 6, 2, 3, 17, tzinfo=UTC)
 SPEC = {"window": "today", "aggregate": ["namespace"], "topN": 2}
-PATH = "/apis/query.kubetally.io/v1alpha1/namespaces/ops/costreports/r"
+PATH = "/apis/query.kubetally.io/v1alpha1/namespaces/ops/costreports/r/result"
 EXPECTED = {"shop": 0.65, "web": 0.60, "data": 0.22, "batch": 0.0175, "__idle__": 2.1125}
 
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import orjson
 from aiohttp import web
-from multidict import MultiDict, MultiDictProxy
+from multidict import MultiDict, MultiDictProxy, MultiMapping
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kubetally.access.reviews import AccessUnavailable
@@ -123,16 +123,32 @@ def _now(request: web.Request) -> datetime:
     return datetime.fromtimestamp(request.app[SERVICE].clock(), UTC)
 
 
+#: Parameters kubectl adds to `get --raw` (`--request-timeout` becomes `timeout=`): not ours, ignored.
+_KUBECTL_PARAMETERS = frozenset({"timeout"})
+
+
+def _aggregated(request: web.Request, *, drop: frozenset[str] = frozenset()) -> MultiMapping[str]:
+    """The query parameters of a request, without kubectl's own (and `drop`) on the aggregated API's
+    paths; other paths keep every parameter, so that an unknown one is refused as ever."""
+    if not request.path.startswith(f"/apis/{discovery.GROUP}/"):
+        return request.query
+    ignored = _KUBECTL_PARAMETERS | drop
+    return MultiDictProxy(MultiDict((k, v) for k, v in request.query.items() if k not in ignored))
+
+
 async def cost(request: web.Request) -> web.StreamResponse:
-    """`/v2/cost`, and `…/[namespaces/{namespace}/]costs/cost` of the aggregated API."""
+    """`/v2/cost`, and `…/[namespaces/{namespace}/]costs[/cost]` of the aggregated API. Who may see
+    what is decided before the parameters are read: a caller without a grant learns nothing, not
+    even which of their parameters are wrong."""
     service = request.app[SERVICE]
+    seen = await fence(request, namespace=request.match_info.get("namespace"))
+    query_params = _aggregated(request)
     parsed = params.parse_cost_params(
-        request.query,
-        [key for key, _ in request.query.items()],
+        query_params,
+        [key for key, _ in query_params.items()],
         now=_now(request),
         resolution_seconds=service.config.resolution_seconds,
     )
-    seen = await fence(request, namespace=request.match_info.get("namespace"))
     query = replace(parsed.query, filter=Scope.of_viewer(parsed.query.filter, seen.namespaces).filter,
                     ratio_within_answer=not seen.everything)
     answer = await service.cost(query, parsed.custom_weights)
@@ -195,15 +211,14 @@ def _warnings(coverage: float, price_source: str) -> list[str]:
 async def usage(request: web.Request) -> web.StreamResponse:
     """Alauda's usage routes, and `…/[namespaces/{namespace}/]costs/usage[?project=p]` of the
     aggregated API (where the project of Alauda's path is the `project` parameter)."""
-    project, query_params = request.match_info.get("project"), request.query
+    project, given = request.match_info.get("project"), request.query.getall("project", [])
     if request.path.startswith(f"/apis/{discovery.GROUP}/"):
-        given = request.query.getall("project", [])
-        if len(given) > 1:
-            raise SpecError("project", f"project is given {len(given)} times; give it once, e.g. project=my-project")
         project = given[0] if given else None
-        query_params = MultiDictProxy(MultiDict((k, v) for k, v in request.query.items() if k != "project"))
-    parsed = params.parse_usage_params(query_params, [key for key, _ in query_params.items()], project=project)
     seen = await fence(request, namespace=request.match_info.get("namespace"), project=project)
+    if len(given) > 1:
+        raise SpecError("project", f"project is given {len(given)} times; give it once, e.g. project=my-project")
+    query_params = _aggregated(request, drop=frozenset({"project"}))
+    parsed = params.parse_usage_params(query_params, [key for key, _ in query_params.items()], project=project)
     scoped = Scope.of_viewer(parsed.query.filter, seen.namespaces).filter
     rows = await request.app[SERVICE].usage(replace(parsed.query, filter=scoped))
     total, page = paginate(rows, parsed.current_page, parsed.page_size)
@@ -259,7 +274,7 @@ async def not_found(request: web.Request) -> web.StreamResponse:
         "NotFound",
         f"no route {request.path}; routes: /v2/cost, {ALAUDA}/costs/usage, "
         f"{ALAUDA}/projects/{{project}}/costs/usage, /apis/{discovery.GROUP_VERSION}/[namespaces/{{namespace}}/]"
-        "costs/cost|usage, /metrics, /healthz, /readyz",
+        "costs[/cost|/usage], /metrics, /healthz, /readyz",
     )
 
 
@@ -293,9 +308,10 @@ def build_app(
     app.router.add_get(f"/apis/{discovery.GROUP}", group)
     app.router.add_get(query, resources)
     for prefix in (query, f"{query}/namespaces/{{namespace}}"):
+        app.router.add_get(f"{prefix}/costs", cost)  # DESIGN §9: the collection answers /v2/cost parameters
         app.router.add_get(f"{prefix}/costs/cost", cost)
         app.router.add_get(f"{prefix}/costs/usage", usage)
-    app.router.add_get(f"{query}/namespaces/{{namespace}}/costreports/{{name}}", report_result)
+    app.router.add_get(f"{query}/namespaces/{{namespace}}/costreports/{{name}}/result", report_result)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

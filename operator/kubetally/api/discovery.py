@@ -4,10 +4,12 @@ Why: the kube-apiserver lists an APIService's group itself (`/apis`), but asks t
 group version's resources (`/apis/query.kubetally.io/v1alpha1`), and so do `kubectl api-resources`
 and the APIService availability check. A resource with a verb here is what RBAC rules name:
 
-- `costs` (namespaced; get, list): `…/[namespaces/{ns}/]costs/cost` is `/v2/cost` and
-  `…/[namespaces/{ns}/]costs/usage` the Alauda usage API; the kube-apiserver authorizes these paths
-  as verb `get` on `costs` (named `cost` / `usage`) before proxying them to us;
-- `costreports` (namespaced; get): `…/namespaces/{ns}/costreports/{name}` is a CostReport's result.
+- `costs` (namespaced; get, list): the collection `…/[namespaces/{ns}/]costs` (verb `list`) and
+  `…/[namespaces/{ns}/]costs/cost` (verb `get`) are `/v2/cost`; `…/[namespaces/{ns}/]costs/usage` (verb
+  `get`) the Alauda usage API. The kube-apiserver authorizes these paths before proxying them to us;
+- `costreports/result` (namespaced; get): `…/namespaces/{ns}/costreports/{name}/result` is a
+  CostReport's result (its `status.resultPath`). `kubectl api-resources` lists `costs` only: it
+  hides subresources.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def resource_list() -> dict[str, Any]:
         "groupVersion": GROUP_VERSION,
         "resources": [
             _resource("costs", "cost", "Cost", ["get", "list"]),
-            _resource("costreports", "costreport", "CostReportResult", ["get"]),
+            _resource("costreports/result", "", "CostReportResult", ["get"]),
         ],
     }
 

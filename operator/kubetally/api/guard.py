@@ -23,7 +23,8 @@ Routes:
   a cluster-wide grant sees everything (idle and node rows as they are). A partial viewer gets the
   answer for their filter AND `namespace in V` (`domain.scope.Scope.of_viewer`) with costRatio
   within the answer; none visible → 403.
-- a CostReport's result: SAR get `costreports.query.kubetally.io` on the report (namespace, name).
+- a CostReport's result: SAR get `costreports/result` in `query.kubetally.io` on the report
+  (namespace, name): the very check the kube-apiserver makes on the aggregated path.
 """
 
 from __future__ import annotations
@@ -162,13 +163,14 @@ async def fence(request: web.Request, *, namespace: str | None = None, project: 
 
 
 async def may_read_report(request: web.Request, namespace: str, name: str) -> None:
-    """Raise 403 unless the caller may get `costreports.query.kubetally.io` `name` in `namespace`."""
+    """Raise 403 unless the caller may get `costreports/result` (query.kubetally.io) `name` in `namespace`."""
     gate = request.app[GATE]
     if gate is None:
         return
     who = request[IDENTITY]
-    check = ResourceCheck(verb="get", group=QUERY_GROUP, resource="costreports", namespace=namespace, name=name)
+    check = ResourceCheck(verb="get", group=QUERY_GROUP, resource="costreports", subresource="result",
+                          namespace=namespace, name=name)
     if not await gate.reviews.allowed(who, check):
         raise AccessDenied(403, f"{who.user} may not read the result of costreport {namespace}/{name}; ask for "
-                                f"`get` on costreports in API group {QUERY_GROUP} in {namespace} "
+                                f"`get` on costreports/result in API group {QUERY_GROUP} in {namespace} "
                                 "(ClusterRole kubetally-cost-viewer)")

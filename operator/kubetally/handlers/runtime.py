@@ -17,12 +17,20 @@ from functools import partial
 from typing import Any
 
 import kopf
-from aiohttp import web
 
-from kubetally.api.app import ReportView, build_app
+from kubetally.api.app import ReportView
 from kubetally.api.metrics import Metrics
 from kubetally.ledger.store import DuckDBLedger
-from kubetally.serve import ServeOptions, background_tasks, listen, make_clock, open_clients, open_gate
+from kubetally.serve import (
+    Api,
+    ServeOptions,
+    background_tasks,
+    check_exposure,
+    make_clock,
+    open_clients,
+    open_gate,
+    start_api,
+)
 from kubetally.service import CostService
 from kubetally.sources.prometheus import PrometheusClient
 
@@ -41,7 +49,7 @@ class Runtime:
     ledger: DuckDBLedger
     client: PrometheusClient
     service: CostService
-    runner: web.AppRunner | None = None
+    api_servers: Api | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     #: Closes the store's clients (`client` is the live one: serve.StoreClients).
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
@@ -94,6 +102,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
     options: RunOptions = memo.options
+    check_exposure(options.serve)
     ledger = DuckDBLedger(options.serve.ledger, memory_limit=options.serve.memory_limit)
     stack = AsyncExitStack()
     clients = await open_clients(options.serve, stack)
@@ -104,11 +113,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     from kubetally.handlers.results import find_result  # imports this module
 
     gate = await open_gate(options.serve, ledger, stack)
-    app = build_app(service, metrics, clients.health.ready, partial(find_result, runtime),
-                    state=clients.health.describe, gate=gate)
-    runtime.runner = web.AppRunner(app, access_log=None)
-    await runtime.runner.setup()
-    logging.getLogger(__name__).info("API on %s", await listen(runtime.runner, options.serve, gate))
+    runtime.api_servers = await start_api(service, metrics, clients.health, options.serve, gate,
+                                          partial(find_result, runtime))
+    logging.getLogger(__name__).info("API on %s", runtime.api_servers.url)
     runtime.tasks.extend(background_tasks(service, clients, options.serve, metrics))
     runtime.tasks.append(asyncio.create_task(schedule_loop(runtime)))
     memo.runtime = runtime
@@ -122,7 +129,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     for task in runtime.tasks:
         task.cancel()
     await asyncio.gather(*runtime.tasks, return_exceptions=True)
-    if runtime.runner is not None:
-        await runtime.runner.cleanup()
+    if runtime.api_servers is not None:
+        await runtime.api_servers.close()
     await runtime.stack.aclose()
     runtime.ledger.close()

@@ -165,13 +165,14 @@ class DuckDBLedger:
         return None if row is None or row[0] is None else int(row[0])
 
     def namespaces(self, cluster: str) -> dict[str, frozenset[str]]:
-        """Every namespace of `cluster` the ledger holds facts of, with the projects it was seen in
-        (empty when none): the candidates an API caller's namespace permissions are checked on."""
+        """Every namespace of `cluster` the ledger holds facts of (pods, claims, quotas), with the
+        projects it was seen in (empty when none): the candidates an API caller's namespace
+        permissions are checked on."""
         cursor = self._con.cursor()
         try:
             rows = cursor.execute(
-                "SELECT namespace, coalesce(project, '') FROM container_facts WHERE cluster = $c "
-                "UNION SELECT namespace, coalesce(project, '') FROM volume_facts WHERE cluster = $c",
+                " UNION ".join(f"SELECT namespace, coalesce(project, '') FROM {table} WHERE cluster = $c"
+                               for table in ("container_facts", "volume_facts", "quota_facts")),
                 {"c": cluster},
             ).fetchall()
         finally:

@@ -113,7 +113,8 @@ async def test_health_and_discovery_are_open_and_say_nothing(client: TestClient[
     assert await (await client.get("/healthz")).text() == "ok"
     assert (await client.get("/readyz")).status == 200
     resources = await (await client.get(QUERY)).json()
-    assert [r["name"] for r in resources["resources"]] == ["costs", "costreports"]
+    assert {r["name"]: r["verbs"] for r in resources["resources"]} == {
+        "costs": ["get", "list"], "costreports/result": ["get"]}
     assert (await (await client.get("/apis/query.kubetally.io")).json())["preferredVersion"]["version"] == "v1alpha1"
 
 
@@ -195,3 +196,25 @@ async def test_reviews_are_cached_and_an_unreachable_api_fails_closed(
     assert body["reason"] == "ServiceUnavailable"
     assert "credentials" in body["message"]
     assert "data" not in body
+
+
+async def test_a_caller_without_grant_learns_nothing_of_their_parameters(client: TestClient[Any, Any]) -> None:
+    """Refused before parsing: a bad parameter is a 403 for `nobody` and a 400 for the admin."""
+    bad = {"window": "next tuesday"}
+    assert (await client.get("/v2/cost", params=bad, headers=bearer("t-none"))).status == 403
+    assert (await client.get(f"{ALAUDA}/costs/usage", params=bad, headers=bearer("t-none"))).status == 403
+    assert (await client.get("/v2/cost", params=bad, headers=bearer("t-admin"))).status == 400
+
+
+async def test_the_collection_path_and_kubectls_timeout_parameter(client: TestClient[Any, Any]) -> None:
+    """`kubectl get --raw --request-timeout=30s` adds `timeout=30s`: ignored on the aggregated paths,
+    still an unknown parameter on /v2/cost."""
+    timed = {**V2, "timeout": "30s"}
+    for path in (f"{QUERY}/namespaces/web/costs", f"{QUERY}/namespaces/web/costs/cost"):
+        body = await (await client.get(path, params=timed, headers=bearer("t-web"))).json()
+        assert by_name(body) == pytest.approx({"web": 0.60})
+    usage = {"start": "2025-06-01", "end": "2025-06-01", "kind": "namespace_all", "timeout": "30s"}
+    assert (await client.get(f"{QUERY}/namespaces/web/costs/usage", params=usage, headers=bearer("t-web"))).status == 200
+    refused = await client.get("/v2/cost", params=timed, headers=bearer("t-web"))
+    assert refused.status == 400
+    assert "unknown parameter" in (await refused.json())["message"]
