@@ -31,7 +31,7 @@ import httpx
 import pytest
 
 from kubetally import localprom
-from kubetally.controlplane import ControlPlane, TokenUser, local_control_plane
+from kubetally.controlplane import ControlPlane, local_control_plane
 from kubetally.netns import PodNetwork, pod_network
 from kubetally.processes import background, wait_ready
 from kubetally.synthetic import generate
@@ -101,7 +101,7 @@ def tier(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tie
         localprom.load_cluster(cluster, workdir / "prometheus" / "data")
         prometheus = stack.enter_context(localprom.running_prometheus(workdir / "prometheus" / "data",
                                                                       host=network.host_ip))
-        users = [TokenUser(u.token, u.name, u.uid, u.groups) for u in world.users.values()]
+        users = list(world.users.values())
         plane = stack.enter_context(local_control_plane(workdir / "plane", users=users, bind_host=network.host_ip,
                                                         log=lambda line: None))
         tokens = {name: user.token for name, user in world.users.items()}

@@ -57,17 +57,7 @@ class AccessRunner(Runner):
 
     async def one(self, case: Case) -> None:
         """Send one placed case, check each answer and the joint invariants (the campaign worker's body)."""
-        if self.stats.unanswered >= 5:
-            self.stats.fail(case.requests[0], f"stopped: {self.stats.unanswered} requests got no answer")
-            return
-        answers = [await self._send(self.client, request) for request in case.requests]
-        started = time.monotonic()
-        results = [self._check(request, answer) for request, answer in zip(case.requests, answers, strict=True)]
-        try:
-            self._joint(case, answers, results)
-        except checks.Mismatch as error:
-            self.stats.fail(case.requests[0], f"{case.kind}: {error}")
-        self.stats.checking += time.monotonic() - started
+        await self.run_case(self.client, case)
 
     async def _request(self, client: httpx.AsyncClient, request: Request, t_send: float) -> Answer:
         token = self.placement.caller.token

@@ -26,6 +26,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from kubetally.controlplane import TokenUser
 from kubetally.synthetic import Cluster, ClusterSpec, Namespace, NodeType, expected_facts, generate
 
 SEED_VARIABLE = "KUBETALLY_ACCESS_SEED"
@@ -50,22 +51,12 @@ METRICS_ROLE = "kubetally-metrics-reader"
 
 
 @dataclass(frozen=True)
-class User:
-    """A static token user of the control plane (`tokens.csv`)."""
-
-    name: str
-    token: str
-    uid: str
-    groups: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class World:
     seed: int
     queries: int
     now: int  # the server clock's starting instant (unix seconds, never on a minute)
     spec: ClusterSpec
-    users: dict[str, User]
+    users: dict[str, TokenUser]
     grants: dict[str, frozenset[str]]  # partial viewer -> the namespaces its RoleBindings cover
 
     def describe(self) -> str:
@@ -145,6 +136,6 @@ def world(seed: int, queries: int) -> World:
         mean_pod_lifetime_hours=10.0,
         late_nodes=1,
     )
-    users = {name: User(name, secrets.token_urlsafe(24), f"uid-{name}")
+    users = {name: TokenUser(secrets.token_urlsafe(24), name, f"uid-{name}")
              for name in ("tenant-a", "tenant-p", "tenant-r", "nobody", "cost-admin")}
     return World(seed=seed, queries=queries, now=now, spec=spec, users=users, grants=_grants(rng, spec, now))

@@ -107,17 +107,23 @@ class Runner:
 
     async def _worker(self, client: httpx.AsyncClient, cases: Iterator[Case]) -> None:
         for case in cases:  # one shared iterator: each case is drawn once, in seed order
-            if self.stats.unanswered >= MAX_UNANSWERED:
-                self.stats.fail(case.requests[0], f"stopped: {self.stats.unanswered} requests got no answer")
+            if not await self.run_case(client, case):
                 return
-            answers = [await self._send(client, request) for request in case.requests]
-            started = time.monotonic()
-            results = [self._check(request, answer) for request, answer in zip(case.requests, answers, strict=True)]
-            try:
-                self._joint(case, answers, results)
-            except checks.Mismatch as error:
-                self.stats.fail(case.requests[0], f"{case.kind}: {error}")
-            self.stats.checking += time.monotonic() - started
+
+    async def run_case(self, client: httpx.AsyncClient, case: Case) -> bool:
+        """Send one case, check each answer and the joint invariants; False once the server hangs."""
+        if self.stats.unanswered >= MAX_UNANSWERED:
+            self.stats.fail(case.requests[0], f"stopped: {self.stats.unanswered} requests got no answer")
+            return False
+        answers = [await self._send(client, request) for request in case.requests]
+        started = time.monotonic()
+        results = [self._check(request, answer) for request, answer in zip(case.requests, answers, strict=True)]
+        try:
+            self._joint(case, answers, results)
+        except checks.Mismatch as error:
+            self.stats.fail(case.requests[0], f"{case.kind}: {error}")
+        self.stats.checking += time.monotonic() - started
+        return True
 
     async def _send(self, client: httpx.AsyncClient, request: Request) -> Answer:
         t_send = time.time()
