@@ -5,7 +5,7 @@ DuckDB SQL. This module computes the same numbers with dicts and loops, written 
 the rules below, so that property tests can compare the two on random fact sets. It favours being
 easy to audit over being fast: every rule is one small, commented step.
 
-Inputs are fact records (dicts keyed by the column names of `kubetally.engine.facts`), a
+Inputs are fact records (dicts keyed by the column names of `kubetally.facts.schema`), a
 `PriceBook`, and a `CostQuery` / `UsageQuery`. Money and quantities are floats. Units: integrals are
 core-seconds and byte-seconds; hours = seconds / 3600; GiB = 2**30 bytes.
 

@@ -149,10 +149,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _operator(args: argparse.Namespace) -> int:
-    import kopf
-
-    import kubetally.handlers  # noqa: F401  (registers the handlers)
-    from kubetally.handlers.runtime import RunOptions
+    from kubetally.run import RunOptions, run
     from kubetally.serve import ServeOptions
 
     options = RunOptions(
@@ -162,7 +159,7 @@ async def _operator(args: argparse.Namespace) -> int:
                            ingest_interval_seconds=args.ingest_interval, **_access(args, auth=True)),
         admin_namespaces=frozenset(ns.strip() for ns in args.admin_namespaces.split(",") if ns.strip()),
     )
-    await kopf.operator(clusterwide=True, standalone=True, memo=kopf.Memo(options=options))
+    await run(options)
     return 0
 
 

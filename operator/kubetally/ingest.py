@@ -22,24 +22,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
-
 from kubetally.domain.errors import SourceUnavailable
-from kubetally.ledger.batch import TABLES, FactBatch
+from kubetally.domain.sets import ceil_to, floor_to
+from kubetally.facts.batch import FactBatch, merge
 from kubetally.ledger.store import Ledger
 from kubetally.sources.catalogue import SourceConfig, node_presence
 from kubetally.sources.collect import RangeSource, collect_segment
 from kubetally.sources.live import collect_live
 
 HOUR = 3600
-
-
-def floor_to(t: int, step: int) -> int:
-    return t - t % step
-
-
-def ceil_to(t: int, step: int) -> int:
-    return -(-t // step) * step
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,16 +91,6 @@ def live_segments(
             out.append((cursor, stop))
         cursor = stop
     return out
-
-
-def merge(batches: list[FactBatch]) -> FactBatch:
-    """One batch holding every row of `batches`."""
-    merged = FactBatch()
-    for table, columns in TABLES.items():
-        parts = [batch.tables[table] for batch in batches if batch.rows(table)]
-        if parts:
-            merged.tables[table] = {name: np.concatenate([part[name] for part in parts]) for name in columns}
-    return merged
 
 
 @dataclass(frozen=True, slots=True)

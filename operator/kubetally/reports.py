@@ -1,7 +1,9 @@
 """A CostReport, computed: from its spec and the time to the status the operator writes.
 
-The kopf handlers stay thin: they call `compute_report` and patch the status it returns. So this
-module decides what a report means:
+The kopf handlers stay thin: they call `compute_report` and write the status it returns. So this
+module decides what a report means (and what its `status.resultPath` answers: `ReportView`, or
+`NoResult` as a Kubernetes Status; the HTTP API and the handlers both import them from here, so the
+two never import each other):
 
 - the window is resolved at `now` in the report's time zone, and floored to the resolution;
 - a report outside the admin namespaces sees only its own namespace's project (tenant isolation):
@@ -19,20 +21,22 @@ module decides what a report means:
   when the store did not answer for the live parts of the window within the live budget: the
   report then holds the ledger's hours, its message the warning, and it is recomputed within
   `DEGRADED_RETRY` rather than at its next scheduled time).
-  `lastTransitionTime` changes only when a condition's status changes.
+  `lastTransitionTime` changes only when a condition's status changes. `condition` builds every
+  condition the operator writes, CostWeights' included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from kubetally.domain.errors import SpecError
 from kubetally.domain.resources import CostReportSpec, parse_cost_report
 from kubetally.domain.scope import Scope
+from kubetally.domain.timeparse import format_rfc3339, to_epoch
 from kubetally.domain.vocabulary import Item, Method, UsageKind
 from kubetally.domain.window import CalendarPeriod, Window
 from kubetally.engine.query import IDLE, WORKLOAD, CostQuery, CostRow, UsageQuery, UsageRow
@@ -51,7 +55,8 @@ def money(value: float) -> str:
 
 
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """An aware instant as the status writes it (`domain.timeparse.format_rfc3339`, the one writer)."""
+    return format_rfc3339(to_epoch(moment))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +70,46 @@ class ReportResult:
     query: CostQuery
 
 
-def _condition(
+@dataclass(frozen=True, slots=True)
+class ReportView:
+    """A CostReport's whole result, as its `status.resultPath` renders it; `warnings` join the answer's."""
+
+    answer: CostAnswer
+    query: CostQuery
+    warnings: tuple[str, ...] = ()
+
+
+class NoResult(Exception):
+    """Why a CostReport's result cannot be served now: an HTTP code, a Status reason and a message;
+    `retry_after` (seconds) when it will be there soon."""
+
+    def __init__(self, code: int, reason: str, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.code, self.reason, self.message, self.retry_after = code, reason, message, retry_after
+
+
+#: Finds the result of CostReport (namespace, name), or raises NoResult (the operator: handlers.results).
+ResultFinder = Callable[[str, str], Awaitable[ReportView]]
+
+
+async def no_results(namespace: str, name: str) -> ReportView:
+    """`kubetally serve` has no CostReports: every result path is a 404 that says where they are."""
+    raise NoResult(404, "NotFound", f"no costreport {namespace}/{name} here: CostReport results are served by the "
+                                    "operator (kubetally run), at the path in the report's status.resultPath")
+
+
+def condition(
+    *,
     kind: str,
     status: str,
     reason: str,
     message: str,
     generation: int,
     now: datetime,
-    previous: Sequence[Mapping[str, Any]],
+    previous: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
+    """One metav1.Condition of type `kind`, for CostReports and CostWeights alike. Its
+    `lastTransitionTime` is `now` when the type is new or its status changed, else the previous one's."""
     old = next((c for c in previous if c.get("type") == kind), None)
     since = rfc3339(now) if old is None or old.get("status") != status else old.get("lastTransitionTime", rfc3339(now))
     return {
@@ -95,8 +131,10 @@ def failed_status(
     return {
         "observedGeneration": generation,
         "conditions": [
-            _condition("Ready", "False", reason, str(error), generation, now, previous),
-            _condition("Degraded", degraded, reason, str(error), generation, now, previous),
+            condition(kind="Ready", status="False", reason=reason, message=str(error), generation=generation,
+                      now=now, previous=previous),
+            condition(kind="Degraded", status=degraded, reason=reason, message=str(error), generation=generation,
+                      now=now, previous=previous),
         ],
     }
 
@@ -169,24 +207,24 @@ async def compute_report(
         "rowCount": len(rows),
         "resultPath": f"/apis/query.kubetally.io/v1alpha1/namespaces/{namespace}/costreports/{name}/result",
         "conditions": [
-            _condition(
-                "Ready",
-                "True",
-                "Computed",
-                f"{len(rows)} rows over {window.seconds // 3600} h"
+            condition(
+                kind="Ready",
+                status="True",
+                reason="Computed",
+                message=f"{len(rows)} rows over {window.seconds // 3600} h"
                 + (f"; {report_scope.storage_note}" if report_scope.storage_note else ""),
-                generation,
-                now,
-                previous,
+                generation=generation,
+                now=now,
+                previous=previous,
             ),
-            _condition(
-                "Degraded",
-                "True" if degraded else "False",
-                degraded[0] if degraded else "Complete",
-                degraded[1] if degraded else "every hour of the window had data",
-                generation,
-                now,
-                previous,
+            condition(
+                kind="Degraded",
+                status="True" if degraded else "False",
+                reason=degraded[0] if degraded else "Complete",
+                message=degraded[1] if degraded else "every hour of the window had data",
+                generation=generation,
+                now=now,
+                previous=previous,
             ),
         ],
     }

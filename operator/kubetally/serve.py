@@ -6,6 +6,10 @@ background loop backfills missing hours (as far back as the store holds, at most
 and then ingests each hour once it has closed. `--now` replays recorded data as if the current time
 were T (the clock then runs on from T); it exists for demos and tests on generated data.
 
+The process is assembled in one place for both modes (`assemble` → `Process`): `serve` starts it
+as is; the operator (`kubetally run`, `kubetally.run`) starts it with its CostReport results
+and adds its schedule loop.
+
 Deadlines (bug 5 of issue 12: a hung store must not hang us). Two clients talk to the store, sharing
 one `StoreHealth`: the ingest client (per attempt `query_timeout_seconds`, default 60 s, 2 s of it to
 connect, 4 retries: an hour of a big cluster may take a while) and the live client that answers the
@@ -31,12 +35,13 @@ import signal
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import yaml
 from aiohttp import web
@@ -45,7 +50,7 @@ from kubetally import ingest
 from kubetally.access.kubeapi import api_client, front_proxy
 from kubetally.access.reviews import Reviews
 from kubetally.access.tls import server_context
-from kubetally.api.app import ResultFinder, build_app, no_results
+from kubetally.api.app import build_app
 from kubetally.api.guard import Gate
 from kubetally.api.metrics import Metrics
 from kubetally.domain.aggregation import AggregateKey, Dimension
@@ -54,6 +59,7 @@ from kubetally.domain.vocabulary import Method
 from kubetally.domain.window import Window
 from kubetally.engine.query import CostQuery
 from kubetally.ledger.store import DuckDBLedger
+from kubetally.reports import ResultFinder, no_results
 from kubetally.service import CostService
 from kubetally.sources.catalogue import SourceConfig
 from kubetally.sources.health import StoreHealth, probe_loop
@@ -308,35 +314,77 @@ async def start_api(service: CostService, metrics: Metrics, health: StoreHealth,
     return Api(runners, f"{'https' if context else 'http'}://{options.host}:{options.port}")
 
 
-async def serve(options: ServeOptions) -> None:
-    """Run until SIGINT or SIGTERM."""
+@dataclass
+class Process:
+    """One kubetally process, the same for `serve` and `run` (`assemble` builds it): the ledger, the
+    store's two clients, the service, the caller checks and the metrics. `start` adds the HTTP servers
+    (with the caller's CostReport results: the operator's, or none) and the background tasks (ingest
+    loop, store probe); `spawn` adds a task of the caller's (the operator's schedule loop); `close`
+    stops the tasks, then the servers, then what `stack` holds (the clients, the gate's client, the
+    ledger)."""
+
+    options: ServeOptions
+    ledger: DuckDBLedger
+    clients: StoreClients
+    service: CostService
+    gate: Gate | None
+    metrics: Metrics
+    #: Names of the CostWeights recorded from `options.weights` (`serve --weights`; none in `run`).
+    weights: tuple[str, ...]
+    stack: AsyncExitStack
+    api: Api | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self, results: ResultFinder = no_results) -> Api:
+        """Serve the API, then start the ingest loop and the store probe."""
+        self.api = await start_api(self.service, self.metrics, self.clients.health, self.options, self.gate, results)
+        self.tasks.extend(background_tasks(self.service, self.clients, self.options, self.metrics))
+        return self.api
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background until `close`."""
+        self.tasks.append(asyncio.create_task(work))
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.api is not None:
+            await self.api.close()
+        await self.stack.aclose()
+
+
+async def assemble(options: ServeOptions) -> Process:
+    """The process `options` describe, not serving yet; what was opened is closed again if a part fails
+    (a refused exposure, an unreachable Kubernetes API for the caller checks, an unreadable weights file)."""
     check_exposure(options)
-    ledger = DuckDBLedger(options.ledger, memory_limit=options.memory_limit)
-    clock = make_clock(options.now)
     async with AsyncExitStack() as stack:
+        ledger = DuckDBLedger(options.ledger, memory_limit=options.memory_limit)
+        stack.callback(ledger.close)
         gate = await open_gate(options, ledger, stack)
         clients = await open_clients(options, stack)
-        service = CostService(ledger, clients.live, options.config, clock)
-        names = load_weights(service, options.weights)
-        metrics = Metrics()
-        api = await start_api(service, metrics, clients.health, options, gate)
-        url = api.url
-        checked = "callers checked with the Kubernetes API" if gate else "open: loopback only"
+        service = CostService(ledger, clients.live, options.config, make_clock(options.now))
+        weights = tuple(load_weights(service, options.weights))
+        process = Process(options=options, ledger=ledger, clients=clients, service=service, gate=gate,
+                          metrics=Metrics(), weights=weights, stack=stack.pop_all())
+    return process
+
+
+async def serve(options: ServeOptions) -> None:
+    """Run until SIGINT or SIGTERM."""
+    process = await assemble(options)
+    try:
+        api = await process.start()
+        checked = "callers checked with the Kubernetes API" if process.gate else "open: loopback only"
         print(
-            f"kubetally serving on {url} ({checked}; "
-            f"ledger {options.ledger}, CostWeights: {', '.join(names) or 'none, OpenCost defaults'})",
+            f"kubetally serving on {api.url} ({checked}; "
+            f"ledger {options.ledger}, CostWeights: {', '.join(process.weights) or 'none, OpenCost defaults'})",
             flush=True,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        tasks = background_tasks(service, clients, options, metrics)
-        try:
-            await stop.wait()
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await api.close()
-            ledger.close()
+        await stop.wait()
+    finally:
+        await process.close()

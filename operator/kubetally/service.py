@@ -7,10 +7,12 @@ numbers everywhere (CORRECTNESS.md row 18). For a question it:
 2. picks the price books: the CostWeights named `default` prices `cost`, the one named by
    `customWeights` prices `customCost`; without any CostWeights, OpenCost's public defaults (USD)
    apply and the answer says so;
-3. runs the pure engine on a private ledger cursor, in a worker thread, so the event loop stays free;
-   where the query allows (`engine.rollup.usable`, `level_for`), the ledger hands it the stored
-   rollups of its hours instead of their facts. `refresh_rollups` keeps them built for the
-   default prices; the ingest loops call it after every pass.
+3. plans the rollups once (`engine.plan.plan_cost`, `plan_usage`: which stored level, method and
+   price fingerprint may answer, or facts only) and hands that one plan to the ledger, which fetches
+   the rows stored for it for the hours it holds built, and to the engine, which trusts it;
+4. runs the pure engine on a private ledger cursor, in a worker thread, so the event loop stays free.
+   `refresh_rollups` keeps the rollups built for the default prices; the ingest loops call it after
+   every pass.
 
 CostWeights come from `record_weights` (YAML files in `kubetally serve`, CRs in the operator); each
 change becomes a price version in the ledger, so history keeps its prices.
@@ -22,16 +24,16 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 from kubetally import ingest
 from kubetally.domain.errors import SpecError
 from kubetally.domain.prices import PriceBook, opencost_default
-from kubetally.domain.vocabulary import Method
-from kubetally.engine import pipeline, rollup, usage
+from kubetally.domain.sets import floor_to
+from kubetally.domain.timeparse import format_rfc3339
+from kubetally.engine import pipeline, usage
+from kubetally.engine.plan import plan_cost, plan_usage
 from kubetally.engine.query import CostQuery, CostTable, UsageQuery, UsageRow
-from kubetally.ledger.pricebook import price_book, record_cost_weights
-from kubetally.ledger.rollups import Wanted
+from kubetally.ledger.pricebook import PriceBooks, record_cost_weights
 from kubetally.ledger.store import DuckDBLedger
 from kubetally.sources.catalogue import SourceConfig
 from kubetally.sources.collect import RangeSource
@@ -68,6 +70,7 @@ class CostService:
         self.source = source
         self.config = config
         self.clock = clock
+        self.price_books = PriceBooks(ledger)
 
     def record_weights(self, name: str, spec: Mapping[str, object]) -> bool:
         """Store CostWeights `name` as a new price version if it changed (SpecError if invalid)."""
@@ -75,11 +78,12 @@ class CostService:
 
     def books(self, custom: str | None) -> tuple[PriceBook, PriceBook | None]:
         """The default book (or OpenCost's defaults) and the custom one; an unknown custom name is
-        a SpecError naming the CostWeights that exist."""
-        default = price_book(self.ledger, DEFAULT_WEIGHTS) or opencost_default()
+        a SpecError naming the CostWeights that exist. Read from the ledger's price versions only
+        when they changed (`PriceBooks`): the same stamp gives the same books, parsed once."""
         if not custom:
-            return default, None
-        book = price_book(self.ledger, custom)
+            return self.price_books.books(DEFAULT_WEIGHTS)[0] or opencost_default(), None
+        stored, book = self.price_books.books(DEFAULT_WEIGHTS, custom)
+        default = stored or opencost_default()
         if book is None:
             raise SpecError("customWeights", f"no CostWeights named {custom!r}; create it, or omit customWeights")
         return default, book
@@ -92,11 +96,11 @@ class CostService:
         live, plan = await ingest.window_facts(self.source, self.ledger, self.config, start, known, cuts)
         if known < end:
             plan = replace(plan, warnings=(*plan.warnings, _future(known, end)))
-        wanted = self.rollups_for(query, prices, custom is not None)
+        rollups = plan_cost(query, prices, custom_prices=custom)
 
         def compute() -> CostTable:
-            with self.ledger.facts(start, end, live, wanted, plan.ledger_hours) as facts:
-                return pipeline.compute(facts, prices, query, custom_prices=custom, max_rows=MAX_ROWS)
+            with self.ledger.facts(start, end, live, plan=rollups, hours=plan.ledger_hours) as facts:
+                return pipeline.compute(facts, prices, query, custom_prices=custom, plan=rollups, max_rows=MAX_ROWS)
 
         table = await asyncio.to_thread(compute)
         groups = max(Counter(row.step_start for row in table.rows).values(), default=0)
@@ -108,11 +112,6 @@ class CostService:
             )
         return CostAnswer(table=table, plan=plan)
 
-    @staticmethod
-    def rollups_for(query: CostQuery, prices: PriceBook, custom: bool) -> Wanted | None:
-        """The stored rollups that may answer `query` priced by `prices`, or None (facts only)."""
-        return _wanted(query.method, prices, rollup.cost_level(query, custom))
-
     async def refresh_rollups(self) -> int:
         """Build the rollups of every ledger hour not stored for the current default prices (in a
         worker thread; a price change rebuilds them all). Returns the hour-builds done."""
@@ -123,7 +122,7 @@ class CostService:
         """`end`, or now (floored to the resolution) if sooner: hours after now have no data yet, and
         asking the store for them live would only spend the request's live budget."""
         now = self.clock()
-        return min(end, max(start, now - now % self.config.resolution_seconds))
+        return min(end, max(start, floor_to(now, self.config.resolution_seconds)))
 
     async def usage(self, query: UsageQuery) -> tuple[UsageRow, ...]:
         if not query.periods:
@@ -133,21 +132,15 @@ class CostService:
         prices, _ = self.books(None)
         cuts = [period.window.start_epoch() for period in query.periods[1:]]
         live, plan = await ingest.window_facts(self.source, self.ledger, self.config, start, end, cuts)
-        wanted = _wanted(query.method, prices, rollup.usage_level(query.method, query.item))
+        rollups = plan_usage(query, prices)
 
         def compute() -> tuple[UsageRow, ...]:
-            with self.ledger.facts(start, end, live, wanted, plan.ledger_hours) as facts:
-                return usage.compute_usage(facts, prices, query)
+            with self.ledger.facts(start, end, live, plan=rollups, hours=plan.ledger_hours) as facts:
+                return usage.compute_usage(facts, prices, query, plan=rollups)
 
         return await asyncio.to_thread(compute)
 
 
 def _future(known: int, end: int) -> str:
-    stamp = "%Y-%m-%dT%H:%M:%SZ"
-    return (f"the window ends at {datetime.fromtimestamp(end, UTC).strftime(stamp)}, after now "
-            f"({datetime.fromtimestamp(known, UTC).strftime(stamp)}): the time after now has no data yet")
-
-
-def _wanted(method: Method, prices: PriceBook, level: str | None) -> Wanted | None:
-    """The rollups of `level` for `method` at `prices`' fingerprint (None without a level)."""
-    return None if level is None else Wanted(method, rollup.fingerprint(prices, method), level)
+    return (f"the window ends at {format_rfc3339(end)}, after now ({format_rfc3339(known)}): the time after "
+            "now has no data yet")

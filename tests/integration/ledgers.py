@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import pytest
 
 from kubetally import ingest
-from kubetally.ledger.batch import TABLES
+from kubetally.facts.schema import TABLES
 from kubetally.ledger.store import DuckDBLedger
 from kubetally.sources.catalogue import SourceConfig
 from kubetally.sources.prometheus import PrometheusClient

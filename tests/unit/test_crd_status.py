@@ -72,8 +72,7 @@ def runtime(tmp_path: Path) -> Iterator[SimpleNamespace]:
         ledger.write_hour("c1", topology.T0 + hour * 3600, hour_batch(hour), 1.0, ingested_at=topology.T0)
     service = CostService(ledger, NoLiveData(), SourceConfig(cluster="c1"), clock=lambda: int(NOW.timestamp()))
     service.record_weights("default", WEIGHTS)
-    yield SimpleNamespace(service=service, ledger=ledger, results={},
-                          options=SimpleNamespace(admin_namespaces=frozenset({"ops"})))
+    yield SimpleNamespace(service=service, ledger=ledger, results={}, admin_namespaces=frozenset({"ops"}))
     ledger.close()
 
 

@@ -13,9 +13,8 @@ import kopf
 import pytest
 import yaml
 
-import kubetally.handlers  # noqa: F401  (registers the handlers)
-from kubetally.handlers.runtime import RunOptions
 from kubetally.processes import free_port
+from kubetally.run import RunOptions  # registers the handlers and the operator's startup
 from kubetally.serve import ServeOptions
 from kubetally.sources.catalogue import SourceConfig
 

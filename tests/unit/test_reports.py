@@ -29,7 +29,7 @@ import pytest
 
 from kubetally import reports
 from kubetally.domain.errors import SpecError
-from kubetally.ledger.batch import FactBatch
+from kubetally.facts.batch import FactBatch
 from kubetally.ledger.store import DuckDBLedger
 from kubetally.service import CostService
 from kubetally.sources.catalogue import SourceConfig

@@ -60,11 +60,11 @@ def ledger(tmp_path: Path) -> Iterator[DuckDBLedger]:
 
 
 def runtime_over(ledger: DuckDBLedger, clock: Clock) -> SimpleNamespace:
-    """What `handlers.runtime.startup` builds, minus Kubernetes and the ingest loop."""
+    """What `kubetally.run.startup` builds, minus Kubernetes and the ingest loop."""
     service = CostService(ledger, NoLiveData(), SourceConfig(cluster="c1"), clock=clock)
     service.record_weights("default", WEIGHTS)
     return SimpleNamespace(service=service, ledger=ledger, results={}, reports={}, api=None,
-                           recomputing=asyncio.Lock(), options=SimpleNamespace(admin_namespaces=frozenset({"ops"})))
+                           recomputing=asyncio.Lock(), admin_namespaces=frozenset({"ops"}))
 
 
 async def computed_body(ledger: DuckDBLedger, clock: Clock) -> dict[str, Any]:

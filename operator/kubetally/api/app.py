@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import orjson
@@ -27,10 +27,11 @@ from kubetally.access.reviews import AccessUnavailable
 from kubetally.api import discovery, params, payloads
 from kubetally.api.guard import GATE, AccessDenied, Gate, authenticate, fence, may_read_report
 from kubetally.api.metrics import Metrics
+from kubetally.api.pages import paginate
 from kubetally.domain.errors import SourceUnavailable, SpecError
 from kubetally.domain.scope import Scope
 from kubetally.engine.query import CostQuery
-from kubetally.engine.usage import paginate
+from kubetally.reports import NoResult, ResultFinder, no_results
 from kubetally.service import CostAnswer, CostService
 
 log = logging.getLogger(__name__)
@@ -42,35 +43,8 @@ READY: web.AppKey[Callable[[], Awaitable[bool]]] = web.AppKey("ready")
 STATE: web.AppKey[Callable[[], str]] = web.AppKey("state")
 #: /readyz answers within this many seconds whatever `ready` does (it should only read memory).
 READY_DEADLINE_SECONDS = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class ReportView:
-    """A CostReport's whole result, as its `status.resultPath` renders it; `warnings` join the answer's."""
-
-    answer: CostAnswer
-    query: CostQuery
-    warnings: tuple[str, ...] = ()
-
-
-class NoResult(Exception):
-    """Why a CostReport's result cannot be served now: an HTTP code, a Status reason and a message;
-    `retry_after` (seconds) when it will be there soon."""
-
-    def __init__(self, code: int, reason: str, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.code, self.reason, self.message, self.retry_after = code, reason, message, retry_after
-
-
-#: Finds the result of CostReport (namespace, name), or raises NoResult (the operator: handlers.results).
-ResultFinder = Callable[[str, str], Awaitable[ReportView]]
+#: Finds CostReport results (`kubetally.reports.ResultFinder`; the operator's is `handlers.results`).
 RESULTS: web.AppKey[ResultFinder] = web.AppKey("results")
-
-
-async def no_results(namespace: str, name: str) -> ReportView:
-    """`kubetally serve` has no CostReports: every result path is a 404 that says where they are."""
-    raise NoResult(404, "NotFound", f"no costreport {namespace}/{name} here: CostReport results are served by the "
-                                    "operator (kubetally run), at the path in the report's status.resultPath")
 
 ALAUDA = "/platform/cost.alauda.io/v1beta1"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -59,9 +59,11 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Literal, TypeVar
 
+from kubetally.api.pages import MAX_PAGE_SIZE
 from kubetally.domain.aggregation import parse_aggregate
 from kubetally.domain.errors import SpecError
 from kubetally.domain.filters import parse_filter
+from kubetally.domain.names import MAX_SUBDOMAIN, is_dns_label, is_dns_subdomain
 from kubetally.domain.sets import MAX_SETS, MAX_WINDOW_DAYS, resolve_span
 from kubetally.domain.timeparse import DATE_EXAMPLES, WINDOW_EXAMPLES
 from kubetally.domain.vocabulary import Item, Method, ShareSplit, UsageKind
@@ -73,7 +75,6 @@ from kubetally.domain.window import (
     parse_timezone,
 )
 from kubetally.engine.query import CostQuery, UsageQuery
-from kubetally.engine.usage import MAX_PAGE_SIZE
 
 __all__ = [
     "COST_PARAMETERS", "MAX_PAGE", "MAX_STEPS", "MAX_VALUE_BYTES", "MAX_WINDOW_DAYS", "USAGE_PARAMETERS",
@@ -87,7 +88,7 @@ MAX_STEPS = MAX_SETS
 #: Largest accepted `currentPage`.
 MAX_PAGE = 999_999_999
 #: Longest Kubernetes object name (DNS-1123 subdomain), the cap of `customWeights` and `name`.
-MAX_NAME = 253
+MAX_NAME = MAX_SUBDOMAIN
 
 COST_PARAMETERS = (
     "window", "filter", "step", "aggregate", "idle", "shareIdle", "shareSplit", "idleByNode", "format",
@@ -99,8 +100,6 @@ USAGE_PARAMETERS = (
 _COST_EXAMPLE = "window=7d&aggregate=namespace&step=1d"
 _USAGE_EXAMPLE = "start=2025-06-01&end=2025-06-30&kind=namespace_all"
 
-_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DIGITS = re.compile(r"[0-9]+")
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 _SINGLE_OF = {UsageKind.PROJECT_ALL: UsageKind.PROJECT, UsageKind.NAMESPACE_ALL: UsageKind.NAMESPACE,
@@ -188,7 +187,7 @@ def _choice(reader: _Reader, name: str, choices: tuple[_T, ...], default: _T) ->
     return found
 
 
-def _boolean(reader: _Reader, name: str, default: bool) -> bool:
+def _boolean(reader: _Reader, name: str, *, default: bool) -> bool:
     text = reader.get(name)
     if text is None:
         return default
@@ -199,7 +198,7 @@ def _boolean(reader: _Reader, name: str, default: bool) -> bool:
     return value
 
 
-def _integer(reader: _Reader, name: str, default: int, high: int) -> int:
+def _integer(reader: _Reader, name: str, *, default: int, high: int) -> int:
     text = reader.get(name)
     if text is None:
         return default
@@ -243,7 +242,7 @@ def _custom_weights(reader: _Reader) -> str | None:
     if text is None:
         return None
     name = text.strip()
-    if len(name) > MAX_NAME or _SUBDOMAIN.fullmatch(name) is None:
+    if not is_dns_subdomain(name):
         raise SpecError(
             "customWeights", f"{_show(text)} is not a CostWeights name (a DNS-1123 subdomain of at most "
             f"{MAX_NAME} characters: lower-case letters, digits, '-' and '.'); e.g. customWeights=mixed-policy",
@@ -275,10 +274,10 @@ def parse_cost_params(
         aggregate=parse_aggregate(reader.get("aggregate")),
         filter=parse_filter(reader.get("filter")),
         method=_method(reader),
-        idle=_boolean(reader, "idle", True),
-        share_idle=_boolean(reader, "shareIdle", False),
+        idle=_boolean(reader, "idle", default=True),
+        share_idle=_boolean(reader, "shareIdle", default=False),
         share_split=_choice(reader, "shareSplit", (ShareSplit.WEIGHTED, ShareSplit.EVEN), ShareSplit.WEIGHTED),
-        idle_by_node=_boolean(reader, "idleByNode", False),
+        idle_by_node=_boolean(reader, "idleByNode", default=False),
     )
     fmt: Literal["json", "csv"] = "csv" if _choice(reader, "format", ("json", "csv"), "json") == "csv" else "json"
     return CostRequest(query=query, format=fmt, custom_weights=_custom_weights(reader), time_zone=tz)
@@ -326,7 +325,7 @@ def parse_usage_params(
 ) -> UsageRequest:
     """The Alauda usage request these parameters describe; `project` is the project endpoint's path
     parameter, or None for the platform endpoint. Raises `SpecError` for any input it refuses."""
-    if project is not None and (len(project) > 63 or _LABEL.fullmatch(project) is None):
+    if project is not None and not is_dns_label(project):
         raise SpecError(
             "project", f"{_show(project)} is not a project name (a DNS-1123 label: at most 63 lower-case "
             "letters, digits and '-'); e.g. /projects/my-project/costs/usage",
@@ -341,8 +340,8 @@ def parse_usage_params(
         reader, "method", (Method.EFFECTIVE, Method.REQUEST, Method.USAGE, Method.PROJECT_QUOTA), Method.EFFECTIVE
     )
     name = _name(reader, kind, project)
-    current_page = _integer(reader, "currentPage", 1, MAX_PAGE)
-    page_size = _integer(reader, "pageSize", 20, MAX_PAGE_SIZE)
+    current_page = _integer(reader, "currentPage", default=1, high=MAX_PAGE)
+    page_size = _integer(reader, "pageSize", default=20, high=MAX_PAGE_SIZE)
     try:
         periods = calendar_periods(window, step, tz=tz)
     except (OverflowError, ValueError):

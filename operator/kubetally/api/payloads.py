@@ -9,7 +9,8 @@ Decisions:
   repr); rounding would break conservation checks made by clients. NaN and ±inf are never emitted:
   the engine never produces them, so meeting one raises ValueError (a bug, answered as a 500),
   rather than silently sending 0. Serialize with `allow_nan=False` as a second guard.
-- Times are RFC3339 in UTC with a `Z` and whole seconds (`2024-03-24T00:00:00Z`).
+- Times are RFC3339 in UTC with a `Z` and whole seconds (`2024-03-24T00:00:00Z`), written by the one
+  formatter, `domain.timeparse.format_rfc3339`.
 - `/v2/cost` envelope: ACK documents the cost sets but no envelope, so we follow OpenCost's
   allocation API, which ACK's cost API derives from: `{"code": 200, "status": "success", "data": [...]}`
   with one map per step, in step order, `{}` for a step without rows. We add `currency`,
@@ -44,10 +45,9 @@ import io
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kubetally.domain.timeparse import EPOCH
+from kubetally.domain.timeparse import format_rfc3339
 from kubetally.domain.vocabulary import GIB
 from kubetally.domain.window import Window
 from kubetally.engine.query import CostRow, CostTable, UsageRow
@@ -94,14 +94,6 @@ def _finite(value: float, what: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{what} is {number}: the engine must never produce a non-finite number")
     return number
-
-
-def _rfc3339(instant: datetime) -> str:
-    return instant.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-
-
-def _rfc3339_epoch(epoch: int) -> str:
-    return _rfc3339(EPOCH + timedelta(seconds=epoch))
 
 
 def _row_names(rows: Sequence[CostRow]) -> list[str]:
@@ -171,8 +163,8 @@ def cost_json(
 
     Every row must belong to one of `steps` (same start and end); otherwise ValueError, a bug.
     """
-    slots = {(step.start_epoch(), step.end_epoch()): (index, _rfc3339(step.start), _rfc3339(step.end))
-             for index, step in enumerate(steps)}
+    bounds = [(step.start_epoch(), step.end_epoch()) for step in steps]
+    slots = {(a, b): (index, format_rfc3339(a), format_rfc3339(b)) for index, (a, b) in enumerate(bounds)}
     data: list[dict[str, Any]] = [{} for _ in steps]
     for row, name in zip(table.rows, _row_names(table.rows), strict=True):
         slot = slots.get((row.step_start, row.step_end))
@@ -183,7 +175,7 @@ def cost_json(
     if table.custom_currency is not None:
         body["customCurrency"] = table.custom_currency
     body["priceSource"] = table.price_source
-    body["window"] = {"start": _rfc3339(window.start), "end": _rfc3339(window.end)}
+    body["window"] = {"start": format_rfc3339(window.start_epoch()), "end": format_rfc3339(window.end_epoch())}
     body["coverage"] = None if coverage is None else _finite(coverage, "coverage")
     body["warnings"] = list(warnings)
     return body
@@ -209,7 +201,7 @@ def cost_csv_lines(table: CostTable) -> Iterator[str]:
     named = sorted(zip(table.rows, _row_names(table.rows), strict=True),
                    key=lambda pair: (pair[0].step_start, pair[0].step_end))
     for row, name in named:
-        start, end = _rfc3339_epoch(row.step_start), _rfc3339_epoch(row.step_end)
+        start, end = format_rfc3339(row.step_start), format_rfc3339(row.step_end)
         rendered = _cost_set(row, name, start, end)
         text = [start, end, name]
         text += [row.properties.get(key, "") for key in CSV_COLUMNS[3:10]]

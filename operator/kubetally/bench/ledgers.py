@@ -9,20 +9,21 @@ under `<cache>/bench/`, keyed by the generator and ledger code, because writing 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from kubetally import facts as facts_package
 from kubetally import ledger as ledger_package
-from kubetally.ledger.batch import FactBatch
+from kubetally.facts.batch import FactBatch, encode_labels
 from kubetally.ledger.store import DuckDBLedger
 from kubetally.localprom import cache_key
 from kubetally.processes import Log
 from kubetally.synthetic import Cluster, FactArrays, fact_arrays
 
-_LEDGER_CODE = Path(ledger_package.__file__).resolve().parent
+#: The code that shapes a stored fact (the batch, its insert, the ledger): a change to it rebuilds the cache.
+_LEDGER_CODE = (Path(facts_package.__file__).resolve().parent, Path(ledger_package.__file__).resolve().parent)
 _TABLES = {"container_facts": "containers", "node_facts": "nodes", "volume_facts": "volumes", "quota_facts": "quotas"}
 
 
@@ -32,7 +33,7 @@ def batch_of(arrays: FactArrays) -> FactBatch:
     for table, attribute in _TABLES.items():
         columns = dict(getattr(arrays, attribute))
         if "labels" in columns:
-            columns["labels"] = np.array([json.dumps(labels, sort_keys=True) for labels in columns["labels"]],
+            columns["labels"] = np.array([encode_labels(labels) for labels in columns["labels"]],
                                          dtype=np.object_)
         batch.tables[table] = columns
     return batch
@@ -40,7 +41,7 @@ def batch_of(arrays: FactArrays) -> FactBatch:
 
 def generated_ledger(cluster: Cluster, cache: Path, *, log: Log) -> Path:
     """A ledger file holding every hour of `cluster` (built once, then reused)."""
-    key = cache_key(cluster.spec, _LEDGER_CODE)
+    key = cache_key(cluster.spec, *_LEDGER_CODE)
     path = cache / "bench" / f"ledger-{cluster.spec.name}-{cluster.spec.hours}h-{key}.duckdb"
     if path.is_file():
         log(f"==> reusing the generated ledger {path}")

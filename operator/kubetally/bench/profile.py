@@ -20,6 +20,7 @@ from kubetally.domain.aggregation import AggregateKey, Dimension
 from kubetally.domain.vocabulary import Method
 from kubetally.domain.window import Window
 from kubetally.engine import pipeline
+from kubetally.engine.plan import plan_cost
 from kubetally.engine.query import CostQuery
 from kubetally.ledger.store import DuckDBLedger
 from kubetally.localprom import source_config
@@ -42,8 +43,9 @@ def profile_query(ledger_path: Path, dimension: Dimension, step_seconds: int | N
         prices, _ = service.books(None)
         profiler = cProfile.Profile()
         profiler.enable()
-        with ledger.facts(start, end, None, service.rollups_for(query, prices, False)) as facts:
-            pipeline.compute(facts, prices, query, max_rows=MAX_ROWS)
+        rollups = plan_cost(query, prices)
+        with ledger.facts(start, end, plan=rollups) as facts:
+            pipeline.compute(facts, prices, query, plan=rollups, max_rows=MAX_ROWS)
         profiler.disable()
     finally:
         ledger.close()

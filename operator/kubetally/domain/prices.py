@@ -16,18 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from kubetally.domain.labels import sanitize_label_key
+from kubetally.domain.timeparse import EPOCH
 
 #: OpenCost's public default prices (USD), used when no CostWeights exists; every response says so.
 OPENCOST_DEFAULT_CPU_CORE_HOUR = Decimal("0.031611")
 OPENCOST_DEFAULT_MEMORY_GIB_HOUR = Decimal("0.004237")
 OPENCOST_DEFAULT_STORAGE_GIB_HOUR = Decimal("0.00005479")
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 @dataclass(frozen=True, slots=True)
 class LabelRequirement:
@@ -81,7 +79,7 @@ class PriceVersion:
     weights: tuple[Decimal, Decimal] | None = None
     node_rules: tuple[NodePriceRule, ...] = ()
     storage_class_prices: Mapping[str, Decimal] = field(default_factory=dict)
-    effective_from: datetime = _EPOCH
+    effective_from: datetime = EPOCH
     source: str = "opencost-default"
 
     def node_rule_price(self, labels: Mapping[str, str]) -> Decimal | None:

@@ -37,10 +37,11 @@ from kubetally.domain import prices, spec_errors
 from kubetally.domain.aggregation import AggregateKey, parse_aggregate
 from kubetally.domain.errors import SpecError
 from kubetally.domain.filters import Filter, parse_filter
+from kubetally.domain.names import is_dns_subdomain, is_label_name
 from kubetally.domain.schedule import Schedule, parse_schedule
 from kubetally.domain.sets import parse_step, resolve_span
 from kubetally.domain.spec_errors import SubfieldError
-from kubetally.domain.timeparse import EPOCH, ISO_DATE, parse_date, parse_rfc3339
+from kubetally.domain.timeparse import EPOCH, ISO_DATE, format_rfc3339, parse_date, parse_rfc3339, to_epoch
 from kubetally.domain.vocabulary import CURRENCIES, Method, ShareSplit
 from kubetally.domain.window import Window, parse_timezone, parse_window
 
@@ -51,8 +52,6 @@ __all__ = [
 
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _MAX_DECIMAL_CHARS = 64
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 _TIME_EXAMPLE = '"2025-06-01T00:00:00Z"'
 #: Any instant off every local midnight (zones of this century have whole-minute offsets), so that
 #: "today" or "month" never parse as empty while a spec is only being validated.
@@ -93,7 +92,7 @@ def _aware_time(value: object) -> datetime:
 
 
 AwareTime = Annotated[datetime, BeforeValidator(_aware_time),
-                      PlainSerializer(lambda value: value.astimezone(UTC).isoformat().replace("+00:00", "Z"))]
+                      PlainSerializer(lambda value: format_rfc3339(to_epoch(value)))]
 
 
 class _Spec(BaseModel):
@@ -126,9 +125,7 @@ class UnitPrices(_Spec):
 
 def _label_key(key: str) -> str:
     prefix, slash, name = key.rpartition("/")
-    if not (len(name) <= 63 and _LABEL_NAME.fullmatch(name)) or (
-        slash and not (len(prefix) <= 253 and _DNS_SUBDOMAIN.fullmatch(prefix))
-    ):
+    if not is_label_name(name) or (slash and not is_dns_subdomain(prefix)):
         raise ValueError(f'"{key}" is not a label key; e.g. node.kubernetes.io/instance-type')
     return key
 
@@ -277,7 +274,7 @@ class CostReportSpec(_Spec):
             return value
         if name == "aggregate" and not value:
             raise ValueError('give at least one key, e.g. [namespace, "label:app"]')
-        if name == "custom_weights" and (len(value) > 253 or _DNS_SUBDOMAIN.fullmatch(value) is None):
+        if name == "custom_weights" and not is_dns_subdomain(value):
             raise ValueError(f'"{value}" is not a CostWeights name (lowercase DNS-1123), e.g. default')
         try:
             _CHECKS.get(name, lambda _: None)(value)

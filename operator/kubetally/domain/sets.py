@@ -36,10 +36,10 @@ import json
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from kubetally.domain.errors import SpecError
-from kubetally.domain.timeparse import EPOCH, WINDOW_EXAMPLES, parse_duration
+from kubetally.domain.timeparse import WINDOW_EXAMPLES, from_epoch, parse_duration, to_epoch
 from kubetally.domain.window import Window, parse_window
 
-__all__ = ["MAX_SETS", "MAX_WINDOW_DAYS", "cut_bounds", "cut_sets", "parse_step", "resolve_span"]
+__all__ = ["MAX_SETS", "MAX_WINDOW_DAYS", "ceil_to", "cut_bounds", "cut_sets", "floor_to", "parse_step", "resolve_span"]
 
 HOUR = 3600
 DAY = 86400
@@ -51,6 +51,19 @@ MAX_WINDOW_DAYS = 400
 _UNIX_DAY_ZERO = date(1970, 1, 1)
 _UNIX_MONDAY_ZERO = date(1970, 1, 5)
 _STEP_ACCEPTED = "a whole number of hours, at least 1h: e.g. 1h, 2h, 6h, 1d, 1w"
+
+
+def floor_to(t: int, step: int) -> int:
+    """The last multiple of `step` seconds at or before unix time `t`: t − (t mod step).
+
+    The one floor of the project: a window's bounds to the sampling resolution (`resolve_span`),
+    `now` to it (the service), live segments and ledger hours to it or to the hour (`ingest`)."""
+    return t - t % step
+
+
+def ceil_to(t: int, step: int) -> int:
+    """The first multiple of `step` seconds at or after unix time `t`: −⌊−t / step⌋ · step."""
+    return -(-t // step) * step
 
 
 def parse_step(text: str, *, field: str = "step") -> int:
@@ -74,13 +87,9 @@ def _shown(text: str) -> str:
     return json.dumps(text if len(text) <= 40 else text[:40] + "…", ensure_ascii=False)
 
 
-def _epoch(t: datetime) -> int:
-    return (t - EPOCH) // timedelta(seconds=1)
-
-
 def _midnight(day: date, tz: tzinfo) -> int:
     """Unix seconds of local date `day`'s first instant (fold=0, as `window.local_midnight`)."""
-    return _epoch(datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC))
+    return to_epoch(datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC))
 
 
 def cut_bounds(start: int, end: int, step: int | None, tz: tzinfo = UTC) -> list[int]:
@@ -103,7 +112,7 @@ def cut_bounds(start: int, end: int, step: int | None, tz: tzinfo = UTC) -> list
             cuts.extend(range(midnight, _midnight(day + timedelta(days=1), tz), step))
             day += timedelta(days=1)
     else:
-        cuts.extend(range(start - start % step, end, step))
+        cuts.extend(range(floor_to(start, step), end, step))
     return [cut for cut in cuts if start < cut < end]
 
 
@@ -112,8 +121,7 @@ def cut_sets(window: Window, step: int | None, tz: tzinfo = UTC) -> tuple[Window
     start, end = window.start_epoch(), window.end_epoch()
     bounds = [start, *cut_bounds(start, end, step, tz), end]
     return tuple(
-        Window(EPOCH + timedelta(seconds=a), EPOCH + timedelta(seconds=b))
-        for a, b in itertools.pairwise(bounds)
+        Window(from_epoch(a), from_epoch(b)) for a, b in itertools.pairwise(bounds)
     )
 
 
@@ -132,8 +140,7 @@ def resolve_span(
         parsed = parse_window(window, now=now, tz=tz, field=window_field)
     except OverflowError:  # parse_window lets one through for unix times past year 9999
         raise SpecError(window_field, f"{shown} is out of range; accepted: {WINDOW_EXAMPLES}") from None
-    start = parsed.start_epoch() // resolution * resolution
-    end = parsed.end_epoch() // resolution * resolution
+    start, end = floor_to(parsed.start_epoch(), resolution), floor_to(parsed.end_epoch(), resolution)
     if end <= start:
         raise SpecError(
             window_field,
@@ -146,7 +153,7 @@ def resolve_span(
             f"{shown} spans {(end - start) / DAY:g} days; the cap is {MAX_WINDOW_DAYS} days "
             f"(window ≤ {MAX_WINDOW_DAYS} days); e.g. lastmonth",
         )
-    floored = Window(EPOCH + timedelta(seconds=start), EPOCH + timedelta(seconds=end))
+    floored = Window(from_epoch(start), from_epoch(end))
     if step is None or step.strip() == "":
         return floored, None
     seconds = parse_step(step, field=step_field)

@@ -1,7 +1,8 @@
 """The lexical half of `kubetally.domain.window`: text → seconds, time zones, instants and dates.
 
-Split out of `window.py` only to keep files short; import these from `kubetally.domain.window`,
-which re-exports the public ones (`parse_duration`, `parse_timezone`). Nothing here knows about
+Split out of `window.py` only to keep files short; `kubetally.domain.window` re-exports the window
+parsers (`parse_duration`, `parse_timezone`); the instant writers and readers below (`format_rfc3339`,
+`parse_rfc3339`, `to_epoch`, `from_epoch`) are imported from here. Nothing here knows about
 `Window`, keywords or `now`. Pure: no clock, no environment (the host's "localtime" zone is refused).
 
 Accepted forms:
@@ -14,6 +15,11 @@ Accepted forms:
                  fractional seconds are floored (offsets are whole minutes, so local and UTC floors agree)
     unix         non-negative whole seconds since 1970-01-01T00:00:00Z, always UTC
     date         2025-06-01, and also 20250601 where a caller allows it
+
+The way back, for every instant kubetally writes (API bodies, CostReport and CostWeights status,
+warnings): `format_rfc3339(epoch)` → "2024-03-26T00:00:00Z" (UTC, whole seconds, 4-digit year), and
+`to_epoch` / `from_epoch` between aware datetimes and unix seconds. `parse_rfc3339` reads those
+strings back (and any user's RFC3339); nothing else formats or parses RFC3339.
 
 Errors are `SpecError(field, message)`; the message quotes the bad text and ends with accepted
 examples.
@@ -28,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from kubetally.domain.errors import SpecError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
 
 #: Longest duration accepted: 10 years of 365.25 days, rounded up to whole days.
 MAX_DURATION_SECONDS = 3653 * 86400
@@ -100,8 +107,27 @@ def parse_timezone(text: str | None) -> tzinfo:
         raise bad from None
 
 
-def parse_rfc3339(part: str, field: str) -> datetime:
-    """An RFC3339 time with a required offset, floored to the second, in UTC."""
+def to_epoch(t: datetime) -> int:
+    """Unix seconds of the aware instant `t`, floored: ⌊(t − 1970-01-01T00:00:00Z) / 1 s⌋."""
+    return (t - EPOCH) // _SECOND
+
+
+def from_epoch(epoch: int) -> datetime:
+    """The aware UTC instant `epoch` unix seconds after 1970-01-01T00:00:00Z (negative: before)."""
+    return EPOCH + timedelta(seconds=epoch)
+
+
+def format_rfc3339(epoch: int) -> str:
+    """Unix seconds as RFC3339 in UTC with a `Z`, e.g. 1711411200 → "2024-03-26T00:00:00Z".
+
+    The one writer of instants: ISO 8601's zero-padded 4-digit year, whole seconds, no offset other
+    than Z; `parse_rfc3339` reads it back to the same second."""
+    return from_epoch(epoch).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def parse_rfc3339(part: str, field: str = "time") -> datetime:
+    """An RFC3339 time with a required offset, floored to the second, in UTC; a SpecError naming
+    `field` otherwise (e.g. `parse_rfc3339(format_rfc3339(t)) == from_epoch(t)`)."""
     match = _RFC3339.fullmatch(part)
     if match is None:
         raise window_error(field, f'"{part}" is not an RFC3339 time')

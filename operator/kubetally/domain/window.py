@@ -49,7 +49,6 @@ from kubetally.domain.errors import SpecError
 from kubetally.domain.timeparse import (
     DATE_EXAMPLES,
     DURATION_SHAPE,
-    EPOCH,
     ISO_DATE,
     MAX_DURATION_SECONDS,
     UNIX,
@@ -60,6 +59,7 @@ from kubetally.domain.timeparse import (
     parse_rfc3339,
     parse_timezone,
     parse_unix,
+    to_epoch,
     window_error,
 )
 
@@ -108,11 +108,11 @@ class Window:
 
     def start_epoch(self) -> int:
         """Unix seconds of start, floored."""
-        return (self.start - EPOCH) // _SECOND
+        return to_epoch(self.start)
 
     def end_epoch(self) -> int:
         """Unix seconds of end, floored."""
-        return (self.end - EPOCH) // _SECOND
+        return to_epoch(self.end)
 
 
 def local_midnight(day: date, tz: tzinfo) -> datetime:

@@ -24,14 +24,17 @@ Order of operations (each stage is one SQL statement over the previous ones' tab
 11. customCost: stages 2–10 with the custom price book, side by side in the same statements.
 
 With `facts.stored` (`engine.rollup`), stages 1–5 ran once per stored hour, ahead of time; their
-rows join this query's live ones before stage 6 (`stages.attach`).
+rows join this query's live ones before stage 6 (`stages.attach`). Whether they may is the caller's
+`plan` (`engine.plan.plan_cost`), trusted here: the stored rows must be those fetched for it.
 
 Units: money in the price book's currency; averages in cores and bytes; hours are seconds/3600.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import operator
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import duckdb
 
@@ -42,6 +45,7 @@ from kubetally.domain.vocabulary import GIB, IDLE_KEY, IDLE_NODE_PREFIX, UNALLOC
 from kubetally.domain.window import Window
 from kubetally.engine import filtering, grouping, rollup, sharing, stages
 from kubetally.engine.facts import Facts
+from kubetally.engine.plan import RollupPlan, stored_for
 from kubetally.engine.pricing import PricedBook
 from kubetally.engine.query import (
     IDLE,
@@ -65,8 +69,9 @@ def needs_labels(query: CostQuery) -> bool:
 
 
 def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices: PriceBook | None = None,
-            max_rows: int | None = None) -> CostTable:
-    """Answer `query` from `facts` priced by `prices` (and `custom_prices` for customCost).
+            plan: RollupPlan | None = None, max_rows: int | None = None) -> CostTable:
+    """Answer `query` from `facts` priced by `prices` (and `custom_prices` for customCost), with
+    `facts.stored` rows for the hours the ledger holds built for `plan` (None: facts only).
 
     With `max_rows`, an answer of more workload rows (groups × steps) is refused with a SpecError
     before the rows become Python objects: at scale L, 30 days by hour by controller is 1.9M rows,
@@ -74,12 +79,10 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
     books = stages.books_of(prices, custom_prices)
     window = (query.window.start_epoch(), query.window.end_epoch())
     cursor = facts.con
-    stored = facts.stored
-    if stored is not None:
-        _check_stored(stored, query, custom_prices is not None)
+    stored = stored_for(facts.stored, plan)
     try:
-        stages.materialise(cursor, facts, books, window, query.method, query.share_split, query.idle_by_node,
-                           labels=needs_labels(query))
+        stages.materialise(cursor, facts, books, window, method=query.method, split=query.share_split,
+                           idle_by_node=query.idle_by_node, labels=needs_labels(query))
         if stored is not None:
             stages.attach(cursor, stored)
         step = _StepIndex(query.sets)
@@ -88,16 +91,14 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
         totals = _step_totals(cursor, books, step)
         node_cost = {total.step_start: total.node_cost for total in totals}
         finished = _workload_rows(cursor, books, query, step, node_cost, max_rows)
-        rows: list[_Raw] = []
         if query.idle and not query.share_idle:
-            rows += _idle_rows(cursor, books, query, step)
+            finished += _idle_rows(cursor, books, query, step, node_cost)
         if query.share_idle and query.filter is None:
-            rows += _unallocated_rows(cursor, books, query, step)
+            finished += _unallocated_rows(cursor, books, query, step, node_cost)
         diagnostics = _diagnostics(cursor, stored)
     finally:
         stages.release(cursor)
         cursor.execute(f"DROP TABLE IF EXISTS {_StepIndex.TABLE}")
-    finished += [_finish(row, node_cost) for row in rows]
     if query.ratio_within_answer:
         finished = _ratios_within(finished)
     finished.sort(key=lambda r: (r.step_start, _KIND_ORDER[r.kind], -r.cost, r.key, tuple(r.properties.items())))
@@ -156,21 +157,6 @@ class _StepIndex:
             raise ValueError(f"{found[0][0]} facts straddle a set boundary; segments must nest in sets")
 
 
-@dataclass(slots=True)
-class _Raw:
-    """A row before costRatio: money per book suffix, sums of integrals, span."""
-
-    bounds: tuple[int, int]
-    kind: str
-    key: tuple[str, ...]
-    cost: dict[str, float]
-    shared: float
-    sums: dict[str, float] = field(default_factory=dict)
-    span: float = 0.0
-    labels: dict[str, str] | None = None
-    properties: dict[str, str] = field(default_factory=dict)
-
-
 def _float(value: object) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
@@ -205,16 +191,9 @@ def _step_totals(
     for index, (start, end) in enumerate(step.bounds):
         row = by_node.get(index, {})
         custom = _float(row.get("node_cost_custom")) if len(books) > 1 else None
-        totals.append(
-            StepTotals(
-                start,
-                end,
-                _float(row.get("node_cost")),
-                by_pod.get(index, 0.0),
-                _float(row.get("idle")),
-                custom,
-            )
-        )
+        totals.append(StepTotals(step_start=start, step_end=end, node_cost=_float(row.get("node_cost")),
+                                 workload_cost=by_pod.get(index, 0.0), idle_cost=_float(row.get("idle")),
+                                 custom_node_cost=custom))
     return tuple(totals)
 
 
@@ -232,8 +211,8 @@ def _workload_rows(
     cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: CostQuery, step: _StepIndex,
     node_cost: dict[int, float], max_rows: int | None = None,
 ) -> list[CostRow]:
-    """The workload rows, finished (as `_finish` does for the others) in one pass over plain tuples:
-    at scale L a month by day is ~15k rows, and dict rows and a second pass cost 3× as much."""
+    """The workload rows, finished by `_finish` in one pass over plain tuples: at scale L a month by
+    day is ~15k rows, and dict rows and a second pass cost 3× as much."""
     params = Params()
     group = grouping.grouping(query.aggregate, params)
     where = params.adopt(*filtering.to_sql(query.filter))
@@ -261,42 +240,25 @@ GROUP BY step_idx, {group.group_by}"""
     at_custom = column.get("cost_custom")
     at_cost, at_step, at_key, at_shared, at_span, at_labels = (
         column["cost"], column["step_idx"], column["key"], column["shared"], column["span"], column["labels"])
-    at_q_cpu, at_q_mem, at_cpu_req, at_cpu_use, at_mem_req, at_mem_use = (column[name] for name in _INTEGRALS)
+    integrals_of = operator.itemgetter(*(column[name] for name in _INTEGRALS))
     props = [(name, column[f"p_{name_}"]) for name, name_ in grouping.PROPERTY_COLUMNS.items()]
     out: list[CostRow] = []
     for row in result.fetchall():
         labels = row[at_labels]
-        bounds = step.bounds[int(row[at_step])]
-        span = row[at_span] or 0.0
-        span = span if span > 0 else 0.0
-        total = node_cost.get(bounds[0], 0.0)
-        cost = row[at_cost] or 0.0
-        out.append(
-            CostRow(
-                step_start=bounds[0],
-                step_end=bounds[1],
-                kind=WORKLOAD,
-                key=tuple(str(value) for value in row[at_key]),
-                properties={name: str(row[index]) for name, index in props if row[index] not in (None, "")},
-                labels=dict(labels) if isinstance(labels, dict) else None,
-                cpu_core_request_average=(row[at_cpu_req] or 0.0) / span if span else 0.0,
-                cpu_core_usage_average=(row[at_cpu_use] or 0.0) / span if span else 0.0,
-                ram_byte_request_average=(row[at_mem_req] or 0.0) / span if span else 0.0,
-                ram_byte_usage_average=(row[at_mem_use] or 0.0) / span if span else 0.0,
-                cpu_core_hours=(row[at_q_cpu] or 0.0) / 3600.0,
-                memory_gib_hours=(row[at_q_mem] or 0.0) / 3600.0 / GIB,
-                cost=cost,
-                shared_idle_cost=row[at_shared] or 0.0,
-                cost_ratio=cost / total if total > 0 else 0.0,
-                custom_cost=None if at_custom is None else (row[at_custom] or 0.0),
-            )
-        )
+        out.append(_finish(
+            step.bounds[int(row[at_step])], WORKLOAD, tuple(str(value) for value in row[at_key]), node_cost,
+            cost=row[at_cost] or 0.0, custom=None if at_custom is None else (row[at_custom] or 0.0),
+            shared=row[at_shared] or 0.0, integrals=integrals_of(row), span=row[at_span],
+            properties={name: str(row[index]) for name, index in props if row[index] not in (None, "")},
+            labels=dict(labels) if isinstance(labels, dict) else None,
+        ))
     return out
 
 
 def _idle_rows(
-    cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: CostQuery, step: _StepIndex
-) -> list[_Raw]:
+    cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: CostQuery, step: _StepIndex,
+    node_cost: Mapping[int, float],
+) -> list[CostRow]:
     params = Params()
     by_node = ", cluster, node" if query.idle_by_node else ""
     if query.filter is None:
@@ -308,7 +270,7 @@ def _idle_rows(
         amounts = _sums(books, "share{s}", "cost")
     provider = ", any_value(provider_id) AS provider_id" if query.idle_by_node else ""
     sql = f"SELECT step_idx{by_node}{provider}, {amounts} FROM ({source}) GROUP BY step_idx{by_node}"
-    out: list[_Raw] = []
+    out: list[CostRow] = []
     for row in run_named(cursor, sql, params):
         cost = _money(row, books, "cost")
         if not any(value > 0 for value in cost.values()):
@@ -322,39 +284,28 @@ def _idle_rows(
                 for k, c in (("cluster", "cluster"), ("node", "node"), ("providerID", "provider_id"))
                 if row.get(c) not in (None, "")
             }
-        out.append(_Raw(step.bounds[int(_float(row["step_idx"]))], IDLE, (name,), cost, 0.0, properties=properties))
+        out.append(_finish(step.bounds[int(_float(row["step_idx"]))], IDLE, (name,), node_cost, cost=cost[""],
+                           custom=cost.get("_custom"), properties=properties))
     return out
 
 
 def _unallocated_rows(
-    cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: CostQuery, step: _StepIndex
-) -> list[_Raw]:
+    cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: CostQuery, step: _StepIndex,
+    node_cost: Mapping[int, float],
+) -> list[CostRow]:
     params = Params()
     source = sharing.unallocated_idle_sql(books, query.share_split, query.idle_by_node)
     sql = (
         f"SELECT step_idx, {_sums(books, 'unallocated{s}', 'cost')} "
         f"FROM {step.tagged(f'({source})')} GROUP BY step_idx"
     )
-    out: list[_Raw] = []
+    out: list[CostRow] = []
     for row in run_named(cursor, sql, params):
         cost = _money(row, books, "cost")
         if any(value > 0 for value in cost.values()):
-            out.append(
-                _Raw(
-                    step.bounds[int(_float(row["step_idx"]))],
-                    UNALLOCATED_IDLE,
-                    (UNALLOCATED_IDLE_KEY,),
-                    cost,
-                    0.0,
-                )
-            )
+            out.append(_finish(step.bounds[int(_float(row["step_idx"]))], UNALLOCATED_IDLE, (UNALLOCATED_IDLE_KEY,),
+                               node_cost, cost=cost[""], custom=cost.get("_custom")))
     return out
-
-
-def _check_stored(stored: rollup.Stored, query: CostQuery, custom: bool) -> None:
-    """Stored rows answer only the queries `rollup.cost_level` allows, at its level."""
-    if stored.method is not query.method or rollup.cost_level(query, custom) != stored.level:
-        raise ValueError(f"stored {stored.method.value} rows at level {stored.level} cannot answer this query")
 
 
 def _diagnostics(cursor: duckdb.DuckDBPyConnection, stored: rollup.Stored | None) -> Diagnostics:
@@ -367,32 +318,45 @@ def _diagnostics(cursor: duckdb.DuckDBPyConnection, stored: rollup.Stored | None
         f"SELECT (SELECT count(*) FROM node_idle WHERE overcommitted) AS over, {unmatched} AS unmatched",
         params,
     )[0]
-    return Diagnostics(int(_float(row["over"])), int(_float(row["unmatched"])))
+    return Diagnostics(overcommitted_node_segments=int(_float(row["over"])),
+                       unmatched_container_facts=int(_float(row["unmatched"])))
 
 
-def _finish(raw: _Raw, node_cost: dict[int, float]) -> CostRow:
-    span = raw.span if raw.span > 0 else 0.0
+#: Idle rows have no usage: every integral is 0.
+_NO_INTEGRALS = (0.0,) * len(_INTEGRALS)
 
-    def average(name: str) -> float:
-        return raw.sums.get(name, 0.0) / span if span else 0.0
 
-    total = node_cost.get(raw.bounds[0], 0.0)
-    cost = raw.cost[""]
+def _finish(
+    bounds: tuple[int, int], kind: str, key: tuple[str, ...], node_cost: Mapping[int, float], *, cost: float,
+    custom: float | None, shared: float = 0.0, integrals: Sequence[float | None] = _NO_INTEGRALS,
+    span: float | None = 0.0, properties: Mapping[str, str] | None = None, labels: Mapping[str, str] | None = None,
+) -> CostRow:
+    """The one way a row is finished, workload or idle: its sums (`integrals` in `_INTEGRALS` order,
+    None read as 0) become the CostRow's quantities (DESIGN.md §4):
+
+        x average        = Σ x integral / active span       [cores, bytes]   (0 without a span)
+        cpu_core_hours   = Σ q_cpu / 3600                   [core·h]
+        memory_gib_hours = Σ q_mem / 3600 / 2^30            [GiB·h]
+        costRatio        = cost / Σ node cost of the step   (0 when that is 0; `_ratios_within` may redo it)
+    """
+    q_cpu, q_mem, cpu_request, cpu_usage, memory_request, memory_usage = integrals
+    span = span if span is not None and span > 0 else 0.0
+    total = node_cost.get(bounds[0], 0.0)
     return CostRow(
-        step_start=raw.bounds[0],
-        step_end=raw.bounds[1],
-        kind=raw.kind,
-        key=raw.key,
-        properties=raw.properties,
-        labels=raw.labels,
-        cpu_core_request_average=average("cpu_request_core_seconds"),
-        cpu_core_usage_average=average("cpu_usage_core_seconds"),
-        ram_byte_request_average=average("memory_request_byte_seconds"),
-        ram_byte_usage_average=average("memory_usage_byte_seconds"),
-        cpu_core_hours=raw.sums.get("q_cpu", 0.0) / 3600.0,
-        memory_gib_hours=raw.sums.get("q_mem", 0.0) / 3600.0 / GIB,
+        step_start=bounds[0],
+        step_end=bounds[1],
+        kind=kind,
+        key=key,
+        properties={} if properties is None else properties,
+        labels=labels,
+        cpu_core_request_average=(cpu_request or 0.0) / span if span else 0.0,
+        cpu_core_usage_average=(cpu_usage or 0.0) / span if span else 0.0,
+        ram_byte_request_average=(memory_request or 0.0) / span if span else 0.0,
+        ram_byte_usage_average=(memory_usage or 0.0) / span if span else 0.0,
+        cpu_core_hours=(q_cpu or 0.0) / 3600.0,
+        memory_gib_hours=(q_mem or 0.0) / 3600.0 / GIB,
         cost=cost,
-        shared_idle_cost=raw.shared,
+        shared_idle_cost=shared,
         cost_ratio=cost / total if total > 0 else 0.0,
-        custom_cost=raw.cost.get("_custom"),
+        custom_cost=custom,
     )

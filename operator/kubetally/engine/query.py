@@ -57,9 +57,13 @@ class CostRow:
     `key` holds one value per aggregate key (for idle rows: the idle row name). `properties` holds
     the dimensions every member of the group shares (cluster, node, namespace, pod, podUID,
     controllerKind, controller, providerID, project); `labels` the pod labels if all members share
-    them. Averages are Σ integral / active span (DESIGN.md §4); `cpu_core_hours` and
-    `memory_gib_hours` are the basis quantities (by the query's method) behind `cost`.
+    them. Averages are Σ integral / active span (DESIGN.md §4); `cpu_core_hours` [core·h] and
+    `memory_gib_hours` [GiB·h] are the basis quantities (by the query's method) behind `cost`.
     `shared_idle_cost` is the part of `cost` that is shared idle.
+
+    Inside kubetally a quantity has one name, these; API vocabulary exists only where a body is
+    written: /v2/cost says `cpuCoreHours` and `ramByteHours` (= memory_gib_hours × 2^30, OpenCost's
+    bytes; `api.payloads`), a CostReport's status `cpuCoreHours` and `memoryGiBHours` (`reports`).
     """
 
     step_start: int

@@ -24,8 +24,13 @@ is shared by a group iff it is shared within each of its hour-groups and equal a
 A *variant* is what stored money depends on besides the facts: the price book and the method.
 Stored shares are those of the weighted split over the cluster domain, so a query may read stored
 rows when it has no customWeights, no filter, pod and label keys are absent, its method is the
-variant's, and it does not share idle by another rule (`usable`). `fingerprint` names a price book
-and method: stored rows of another fingerprint are stale and are rebuilt, never read.
+variant's, and it does not share idle by another rule: `engine.plan` decides it, once per request.
+`fingerprint` names a price book and method: stored rows of another fingerprint are stale and are
+rebuilt, never read.
+
+Building is the engine's (`stages.build_rollups`: the answer's stages over a span of ledger hours,
+rolled up by `pod_rows_sql`, `node_rows_sql`, `unmatched_sql` into the tables `Built` names);
+keeping them (which hours are built for which fingerprint) is the ledger's (`ledger.rollups`).
 """
 
 from __future__ import annotations
@@ -35,9 +40,8 @@ from dataclasses import dataclass
 
 from kubetally.domain.aggregation import AggregateKey, Dimension
 from kubetally.domain.prices import PriceBook
-from kubetally.domain.vocabulary import Item, Method, ShareSplit
+from kubetally.domain.vocabulary import Method
 from kubetally.engine.grouping import PROPERTY_COLUMNS
-from kubetally.engine.query import CostQuery
 
 #: Bumped whenever the meaning or shape of stored rows changes: every stored row is then rebuilt.
 ROLLUP_VERSION = "2"
@@ -120,6 +124,24 @@ class Stored:
     unmatched: str = "stored_unmatched"
 
 
+@dataclass(frozen=True, slots=True)
+class Built:
+    """Temporary tables (on the builder's cursor) holding the rollups `stages.build_rollups` computed
+    for one span, book and method: `pods(level)` per level (POD_COLUMNS), `nodes` (NODE_COLUMNS) and
+    `unmatched` (cluster, segment_start, unmatched). Whoever stores them drops `tables` after."""
+
+    nodes: str = "built_nodes"
+    unmatched: str = "built_unmatched"
+
+    @staticmethod
+    def pods(level: str) -> str:
+        return f"built_pods_{level}"
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return (*(self.pods(level) for level in LEVELS), self.nodes, self.unmatched)
+
+
 def fingerprint(book: PriceBook, method: Method) -> str:
     """A name for what stored money depends on: the rollup version, every price version, the method."""
     text = f"{ROLLUP_VERSION}|{method.value}|{book!r}"
@@ -138,26 +160,6 @@ def level_for(keys: tuple[AggregateKey, ...]) -> str | None:
         if needed <= set(kept):
             return name
     return None
-
-
-def usable(method: Method, has_filter: bool, has_custom: bool, share_idle: bool, split: ShareSplit,
-           idle_by_node: bool) -> bool:
-    """Whether stored rows answer a query with these settings (see the module docstring)."""
-    shares_as_stored = not share_idle or (split is ShareSplit.WEIGHTED and not idle_by_node)
-    return method in METHODS and not has_filter and not has_custom and shares_as_stored
-
-
-def cost_level(query: CostQuery, custom: bool) -> str | None:
-    """The level whose stored rows answer `query` (with customWeights if `custom`), or None: facts only."""
-    fits = usable(query.method, query.filter is not None, custom, query.share_idle, query.share_split,
-                  query.idle_by_node)
-    return level_for(query.aggregate) if fits else None
-
-
-def usage_level(method: Method, item: Item) -> str | None:
-    """Alauda Cpu and Memory usage read the namespace level (no idle, no shares); Storage and
-    ProjectQuota, and methods not maintained, read the facts (None)."""
-    return "namespace" if method in METHODS and item in (Item.CPU, Item.MEMORY) else None
 
 
 def pod_rows_sql(level: str) -> str:

@@ -13,7 +13,8 @@ Later stages (`pipeline`, `usage`) read these tables. Tables are dropped by `rel
 With stored rollups (`engine.rollup`), `attach` renames the last three of these to `live_*` and
 puts views of the same names in their place: the live rows UNION ALL the stored rows, projected
 onto the columns the answer stages read. Segments of the two parts never overlap (the fact
-relations leave the stored hours out), and every stage before is local to a segment.
+relations leave the stored hours out), and every stage before is local to a segment. The stored
+rows themselves are built here too (`build_rollups`), by the same stages over the ledger's hours.
 """
 
 from __future__ import annotations
@@ -36,14 +37,15 @@ def materialise(
     facts: Facts,
     books: list[PricedBook],
     window: tuple[int, int],
+    *,
     method: Method,
     split: ShareSplit = ShareSplit.WEIGHTED,
     idle_by_node: bool = False,
-    *,
     pods: bool = True,
     labels: bool = True,
 ) -> None:
-    """Create the temporary tables above for `window` (unix seconds) on `cursor`; with
+    """Create the temporary tables above for `window` (unix seconds) on `cursor`, costing containers
+    by `method` and sharing idle by `split` over the cluster (or per node with `idle_by_node`); with
     `pods=False` only `node_idle` and `container_cost` (all that usage rows need); with
     `labels=False` the container rows carry no label maps (see `allocation.container_cost_sql`)."""
     params = Params()
@@ -73,6 +75,23 @@ def attach(cursor: duckdb.DuckDBPyConnection, stored: rollup.Stored) -> None:
     cursor.execute(f"CREATE TEMP VIEW pod_shares AS SELECT {pods}, labels FROM live_pod_shares "
                    f"UNION ALL SELECT {pods}, CAST(NULL AS MAP(VARCHAR, VARCHAR)) AS labels FROM {stored.pods}")
     cursor.execute("CREATE TEMP VIEW pod_segments AS SELECT * EXCLUDE (share) FROM pod_shares")
+
+
+def build_rollups(cursor: duckdb.DuckDBPyConnection, facts: Facts, book: PriceBook, *, method: Method,
+                  span: tuple[int, int]) -> rollup.Built:
+    """Compute the rollups of `span` (whole hours; `facts` hold exactly those hours) priced by `book`
+    and `method`: the stages above with the split rollups store (weighted over the cluster) and no
+    labels, rolled up to every level, into the temporary tables `rollup.Built` names (the caller
+    stores and drops them). The stages' own tables are released; `cursor` must be inside a
+    transaction, whose ROLLBACK on an error drops whatever was created."""
+    materialise(cursor, facts, books_of(book, None), span, method=method, labels=False)
+    built = rollup.Built()
+    for level in rollup.LEVELS:
+        cursor.execute(f"CREATE TEMP TABLE {built.pods(level)} AS {rollup.pod_rows_sql(level)}")
+    cursor.execute(f"CREATE TEMP TABLE {built.nodes} AS {rollup.node_rows_sql()}")
+    cursor.execute(f"CREATE TEMP TABLE {built.unmatched} AS {rollup.unmatched_sql()}")
+    release(cursor)
+    return built
 
 
 def release(cursor: duckdb.DuckDBPyConnection) -> None:

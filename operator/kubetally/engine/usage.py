@@ -19,8 +19,9 @@ endpoint); `filter` (a CostReport's scope) keeps the facts it matches, compiled 
 `engine.filtering` as cost queries, and may name only cluster, namespace and project (the fields
 every metered fact carries; `domain.scope`). Rows are sorted by period, project, cluster, namespace.
 
-With `facts.stored` (namespace-level rollups, `engine.rollup`) Cpu and Memory rows add the stored
-hours' Σ q and Σ cpu_cost / mem_cost to those of the facts of the other hours.
+With `facts.stored` (namespace-level rollups, `engine.rollup`, fetched for the caller's `plan`,
+`engine.plan.plan_usage`) Cpu and Memory rows add the stored hours' Σ q and Σ cpu_cost / mem_cost
+to those of the facts of the other hours.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from kubetally.domain.errors import SpecError
 from kubetally.domain.prices import PriceBook
 from kubetally.domain.scope import VOLUME_FIELDS, Scope
 from kubetally.domain.vocabulary import GIB, Item, Method, UsageKind
-from kubetally.engine import filtering, rollup, stages
+from kubetally.engine import filtering, stages
 from kubetally.engine.facts import Facts
+from kubetally.engine.plan import RollupPlan, stored_for
 from kubetally.engine.pricing import unit_price, version_expression
 from kubetally.engine.query import UsageQuery, UsageRow
 from kubetally.engine.sql import Params, case_by_version, run_named
@@ -53,8 +55,10 @@ _QUOTA_COLUMN = {Item.CPU: "cpu_core_seconds", Item.MEMORY: "memory_byte_seconds
 _QUOTA_PRICE = {Item.CPU: "cpu_core_hour", Item.MEMORY: "memory_gib_hour", Item.STORAGE: "storage_gib_hour"}
 
 
-def compute_usage(facts: Facts, prices: PriceBook, query: UsageQuery) -> tuple[UsageRow, ...]:
-    """Answer an Alauda usage query from `facts` priced by `prices`."""
+def compute_usage(facts: Facts, prices: PriceBook, query: UsageQuery, *,
+                  plan: RollupPlan | None = None) -> tuple[UsageRow, ...]:
+    """Answer an Alauda usage query from `facts` priced by `prices`, with `facts.stored` rows for the
+    hours the ledger holds built for `plan` (None: facts only)."""
     if not query.periods:
         return ()
     outside = Scope(query.filter).pod_level_fields
@@ -75,15 +79,12 @@ def compute_usage(facts: Facts, prices: PriceBook, query: UsageQuery) -> tuple[U
         elif query.item is Item.STORAGE:
             source = _storage_source(facts, prices, query.method, params, window)
         else:
-            stages.materialise(cursor, facts, stages.books_of(prices, None), window, query.method, pods=False,
-                               labels=False)
+            stages.materialise(cursor, facts, stages.books_of(prices, None), window, method=query.method,
+                               pods=False, labels=False)
             source = _container_source(query.item, "container_cost")
-            if facts.stored is not None:
-                if facts.stored.method is not query.method or facts.stored.level != rollup.usage_level(
-                        query.method, query.item):
-                    raise ValueError(f"stored {facts.stored.method.value} rows at level {facts.stored.level} "
-                                     "cannot answer this usage query")
-                source += " UNION ALL " + _container_source(query.item, facts.stored.pods)
+            stored = stored_for(facts.stored, plan)
+            if stored is not None:
+                source += " UNION ALL " + _container_source(query.item, stored.pods)
         groups = _GROUPS[query.kind]
         conditions = ["TRUE"]
         if query.project is not None:
@@ -165,22 +166,3 @@ FROM (SELECT *, coalesce({_QUOTA_COLUMN[item]}, 0) / {scale} AS quantity,
              {version_expression(prices, params)} AS version
       FROM {facts.quotas} WHERE {_bounds(params, window)})"""
 
-
-#: The largest page the Alauda endpoints hand out; larger requests get a 400 that names this cap.
-MAX_PAGE_SIZE = 1000
-
-
-def paginate(
-    rows: tuple[UsageRow, ...], current_page: int = 1, page_size: int = 20
-) -> tuple[int, tuple[UsageRow, ...]]:
-    """(total, the rows of page `current_page`), pages counted from 1 (the Alauda defaults: 1, 20).
-
-    A page past the end is empty, as in Alauda; a page number below 1 or a size outside
-    1..MAX_PAGE_SIZE is a SpecError naming the accepted range.
-    """
-    if current_page < 1:
-        raise SpecError("currentPage", f"{current_page} is not a page; pages start at 1, e.g. currentPage=1")
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise SpecError("pageSize", f"{page_size} is outside 1..{MAX_PAGE_SIZE}; e.g. pageSize=20")
-    first = (current_page - 1) * page_size
-    return len(rows), rows[first : first + page_size]

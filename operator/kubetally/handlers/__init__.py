@@ -1,13 +1,17 @@
-"""kopf wiring: the only modules that import kopf. Importing this package registers the handlers.
+"""kopf handlers: with `kubetally.run`, which starts kopf, the only modules that import kopf.
+Importing this package registers the handlers.
 
-`runtime` builds the process (ledger, Prometheus client, service, HTTP API, ingest loop) at startup;
-`costweights` turns CostWeights into price versions; `costreports` computes reports on create,
-on spec change, on their schedule and after a price change; `results` serves each report's
-`status.resultPath`, recomputed from the ledger after a restart. No handler adds a finalizer, so
+`runtime` holds what the handlers read (the service, the ledger, the admin namespaces) and the one
+writer of report statuses; `costweights` turns CostWeights into price versions; `costreports`
+computes reports on create, on spec change, on their schedule and after a price change; `results`
+serves each report's `status.resultPath`, recomputed from the ledger after a restart. The process
+around them (ledger, Prometheus clients, service, HTTP API, ingest loop) is assembled by
+`kubetally.run`, so these modules never import the HTTP API. No handler adds a finalizer, so
 CostReports and namespaces delete normally when the operator is gone; kopf's progress lives in
-annotations, so the status holds only what the CRD declares.
+annotations, so the status holds only what the CRD declares. Imports go one way:
+runtime ← costweights, costreports ← results.
 """
 
-from kubetally.handlers import costreports, costweights, runtime
+from kubetally.handlers import costreports, costweights, results, runtime
 
-__all__ = ["costreports", "costweights", "runtime"]
+__all__ = ["costreports", "costweights", "results", "runtime"]

@@ -5,7 +5,8 @@ result at `status.resultPath` (recomputing it after a restart). Create and spec 
 at once; the timer computes a report when it has never been computed for its generation, when its
 `nextComputeTime` has passed, or when a price version was added since (the ledger's prices stamp,
 kept in an annotation). After a restart nothing is recomputed that is not due. A report outside the
-admin namespaces is fenced to its own namespace's project.
+admin namespaces is fenced to its own namespace's project. Both paths end in `recompute`, which
+writes through the one writer, `Runtime.write_report` (kopf's patch is left to kopf's own progress).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from typing import Any
 
 import kopf
 
-from kubetally.api.app import ReportView
 from kubetally.domain.errors import SourceUnavailable, SpecError
+from kubetally.domain.timeparse import parse_rfc3339, to_epoch
 from kubetally.handlers.runtime import COMPUTED_AT_PRICES, GROUP, VERSION, Runtime
-from kubetally.reports import ReportResult, compute_report, failed_status
+from kubetally.reports import ReportResult, ReportView, compute_report, failed_status
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ async def compute(
     namespace: str,
     name: str,
     spec: Mapping[str, Any],
+    *,
     generation: int,
     now: datetime,
     previous: list[Mapping[str, Any]] | None = None,
@@ -44,7 +46,7 @@ async def compute(
         generation=generation,
         now=now,
         project=runtime.ledger.project_of(runtime.service.config.cluster, namespace),
-        isolated=namespace not in runtime.options.admin_namespaces,
+        isolated=namespace not in runtime.admin_namespaces,
         previous=previous or [],
     )
 
@@ -56,25 +58,26 @@ async def _status_for(name: str, namespace: str, body: Mapping[str, Any], runtim
     now = datetime.fromtimestamp(runtime.service.clock(), UTC)
     previous = list(status.get("conditions") or [])
     try:
-        result = await compute(runtime, namespace, name, body.get("spec") or {}, generation, now, previous)
+        result = await compute(runtime, namespace, name, body.get("spec") or {}, generation=generation, now=now,
+                               previous=previous)
     except (SpecError, SourceUnavailable) as error:
         return failed_status(error, generation=generation, now=now, previous=previous)
     runtime.results[(namespace, name)] = ReportView(result.answer, result.query)
     return result.status
 
 
-async def _compute(name: str, namespace: str, body: Mapping[str, Any], patch: kopf.Patch, runtime: Runtime) -> None:
+async def recompute(name: str, namespace: str, body: Mapping[str, Any], runtime: Runtime) -> None:
+    """Compute a report and write its status with the prices stamp read before the computation (so a
+    price version added meanwhile makes it due again): on create, on spec change, and when due."""
     stamp = runtime.ledger.prices_stamp()
-    patch.status.update(await _status_for(name, namespace, body, runtime))
-    patch.metadata.setdefault("annotations", {})[COMPUTED_AT_PRICES] = stamp
+    status = await _status_for(name, namespace, body, runtime)
+    await runtime.write_report(namespace, name, status, stamp)
 
 
 @kopf.on.create(GROUP, VERSION, "costreports")
 @kopf.on.update(GROUP, VERSION, "costreports", field="spec")
-async def changed(
-    name: str, namespace: str | None, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any
-) -> None:
-    await _compute(name, namespace or "", body, patch, memo.runtime)
+async def changed(name: str, namespace: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await recompute(name, namespace or "", body, memo.runtime)
 
 
 @kopf.on.event(GROUP, VERSION, "costreports")
@@ -90,6 +93,14 @@ def seen(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         runtime.reports[key] = dict(body)
 
 
+def _epoch(stamp: object) -> int:
+    """Unix seconds of a time the status holds; one that does not parse counts as past (recompute)."""
+    try:
+        return to_epoch(parse_rfc3339(str(stamp), "status.nextComputeTime"))
+    except SpecError:
+        return 0
+
+
 def is_due(body: Mapping[str, Any], now: int, prices_stamp: str) -> bool:
     """Never computed for this generation, past nextComputeTime, or priced before the newest version."""
     meta, status = body.get("metadata") or {}, body.get("status") or {}
@@ -97,14 +108,14 @@ def is_due(body: Mapping[str, Any], now: int, prices_stamp: str) -> bool:
     return bool(
         status.get("observedGeneration") != meta.get("generation")
         or next_time is None
-        or datetime.fromisoformat(str(next_time).replace("Z", "+00:00")).timestamp() <= now
+        or _epoch(next_time) <= now
         or (meta.get("annotations") or {}).get(COMPUTED_AT_PRICES) != prices_stamp
     )
 
 
 async def schedule_loop(runtime: Runtime, interval_seconds: float = 20.0) -> None:
-    """Recompute due reports; patch their status through the Kubernetes API (not a kopf timer, which
-    would add a finalizer that blocks deletion once the operator is gone)."""
+    """Recompute due reports (a loop, not a kopf timer, which would add a finalizer that blocks
+    deletion once the operator is gone)."""
     while True:
         await asyncio.sleep(interval_seconds)
         stamp = runtime.ledger.prices_stamp()
@@ -112,7 +123,6 @@ async def schedule_loop(runtime: Runtime, interval_seconds: float = 20.0) -> Non
             if not is_due(body, runtime.service.clock(), stamp):
                 continue
             try:
-                status = await _status_for(name, namespace, body, runtime)
-                await asyncio.to_thread(runtime.patch_report, namespace, name, status, stamp)
+                await recompute(name, namespace, body, runtime)
             except Exception:
                 log.exception("recomputing costreport %s/%s failed", namespace, name)

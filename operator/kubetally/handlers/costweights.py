@@ -13,8 +13,9 @@ from typing import Any
 import kopf
 
 from kubetally.domain.errors import SpecError
+from kubetally.domain.timeparse import format_rfc3339
 from kubetally.handlers.runtime import GROUP, VERSION, Runtime
-from kubetally.reports import failed_status, rfc3339
+from kubetally.reports import condition, failed_status
 
 
 @kopf.on.resume(GROUP, VERSION, "costweights")
@@ -34,24 +35,9 @@ def record(
         return
     del changed  # reports see the new version through the ledger's prices stamp
     versions = runtime.ledger.price_versions(name)
-    ready: dict[str, Any] = next((dict(c) for c in previous if c.get("type") == "Ready"), {})
+    newest = format_rfc3339(versions[-1].effective_from)
+    ready = condition(kind="Ready", status="True", reason="Recorded", generation=generation, now=now,
+                      previous=previous, message=f"{len(versions)} price version(s); the newest prices from {newest}")
     patch.status.update(
-        {
-            "observedGeneration": generation,
-            "versions": len(versions),
-            "effectiveFrom": rfc3339(datetime.fromtimestamp(versions[-1].effective_from, UTC)),
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "Recorded",
-                    "observedGeneration": generation,
-                    "message": f"{len(versions)} price version(s); the newest prices from "
-                    f"{rfc3339(datetime.fromtimestamp(versions[-1].effective_from, UTC))}",
-                    "lastTransitionTime": ready.get("lastTransitionTime", rfc3339(now))
-                    if ready.get("status") == "True"
-                    else rfc3339(now),
-                }
-            ],
-        }
+        {"observedGeneration": generation, "versions": len(versions), "effectiveFrom": newest, "conditions": [ready]}
     )

@@ -31,13 +31,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from kubetally.api.app import NoResult, ReportView
 from kubetally.domain.errors import SourceUnavailable, SpecError
+from kubetally.domain.timeparse import parse_rfc3339
 from kubetally.handlers.costreports import compute
 from kubetally.handlers.runtime import COMPUTED_AT_PRICES, GROUP, VERSION, Runtime
+from kubetally.reports import NoResult, ReportView
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +98,9 @@ async def _recompute(runtime: Runtime, namespace: str, name: str, body: Mapping[
                                                   "recomputed", RETRY_AFTER)
     spec = {key: value for key, value in dict(body.get("spec") or {}).items() if key not in ("start", "end")}
     spec["window"] = f"{window['start']},{window['end']}"
-    now = datetime.fromisoformat(str(computed).replace("Z", "+00:00"))
     try:
-        result = await compute(runtime, namespace, name, spec, generation, now)
+        now = parse_rfc3339(str(computed), "status.lastComputedTime")
+        result = await compute(runtime, namespace, name, spec, generation=generation, now=now)
     except SpecError as error:
         raise NoResult(409, "Conflict", f"{what} has no result for its current spec, which is invalid: "
                                         f"{error}") from error

@@ -16,33 +16,24 @@ Invariants:
 - An hour counts as stored for a fingerprint only when every cluster that has the hour in `hours`
   has it built (`covered`), so a query never mixes stored and live rows within one segment.
 
-`build` runs the engine's stages over runs of at most `chunk_hours` missing hours at a time (a
-day by default: at scale L ~240k container-hours, a few hundred MiB), so memory stays bounded
-however long the ledger is.
+The ledger keeps the books only: which hours are built for which fingerprint (`missing`,
+`covered`), the stored rows of a query's `engine.plan.RollupPlan` for the hours it holds
+(`stored_views`), and the rows the engine built (`stages.build_rollups`) written in (`write_span`).
+`DuckDBLedger.build_rollups` has them built over runs of at most `chunk_hours` missing hours at a
+time (a day by default: at scale L ~240k container-hours, a few hundred MiB), so memory stays
+bounded however long the ledger is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import duckdb
 
-from kubetally.domain.prices import PriceBook
-from kubetally.domain.vocabulary import Method
-from kubetally.engine import rollup, stages
-from kubetally.engine.facts import Facts
+from kubetally.engine import rollup
+from kubetally.engine.plan import RollupPlan
 
 HOUR = 3600
-
-
-@dataclass(frozen=True, slots=True)
-class Wanted:
-    """The rollups a query could read: its method, the fingerprint of its prices, its level."""
-
-    method: Method
-    fingerprint: str
-    level: str
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -123,18 +114,26 @@ def covered(cursor: duckdb.DuckDBPyConnection, fingerprint: str, start: int, end
     return [int(row[0]) for row in rows]
 
 
-def stored_views(cursor: duckdb.DuckDBPyConnection, wanted: Wanted, spans: list[tuple[int, int]]) -> rollup.Stored:
-    """Temporary views of the stored rows of `spans` on `cursor`, as `engine.rollup.Stored` names them."""
-    stored = rollup.Stored(method=wanted.method, level=wanted.level)
-    mine = f"fingerprint = '{_checked(wanted.fingerprint)}'"
+def stored_views(cursor: duckdb.DuckDBPyConnection, plan: RollupPlan, spans: list[tuple[int, int]]) -> rollup.Stored:
+    """Temporary views on `cursor` of the rows stored for `plan` (its level and fingerprint) in
+    `spans`, as `engine.rollup.Stored` names them."""
+    stored = rollup.Stored(method=plan.method, level=plan.level)
+    mine = f"fingerprint = '{_checked(plan.fingerprint)}'"
     pods, nodes = ", ".join(rollup.POD_COLUMNS), ", ".join(rollup.NODE_COLUMNS)
-    cursor.execute(f"CREATE TEMP VIEW {stored.pods} AS SELECT {pods} FROM main.rollup_pods_{wanted.level} "
+    cursor.execute(f"CREATE TEMP VIEW {stored.pods} AS SELECT {pods} FROM main.rollup_pods_{_level(plan.level)} "
                    f"WHERE {mine} AND {in_runs(spans)}")
     cursor.execute(f"CREATE TEMP VIEW {stored.nodes} AS SELECT {nodes} FROM main.rollup_nodes "
                    f"WHERE {mine} AND {in_runs(spans)}")
     cursor.execute(f"CREATE TEMP VIEW {stored.unmatched} AS SELECT unmatched FROM main.rollup_hours "
                    f"WHERE {mine} AND {in_runs(spans, 'hour_start')}")
     return stored
+
+
+def _level(level: str) -> str:
+    """A level is a key of `rollup.LEVELS`; anything else never reaches SQL text."""
+    if level not in rollup.LEVELS:
+        raise ValueError(f"not a rollup level: {level!r}; levels are {', '.join(rollup.LEVELS)}")
+    return level
 
 
 def _checked(fingerprint: str) -> str:
@@ -162,28 +161,26 @@ def drop_stale(cursor: duckdb.DuckDBPyConnection, keep: list[str]) -> None:
         cursor.execute(f"DELETE FROM {table} WHERE {where}", keep)
 
 
-def build_span(cursor: duckdb.DuckDBPyConnection, facts: Facts, book: PriceBook, method: Method,
-               fingerprint: str, span: tuple[int, int]) -> None:
-    """Compute and store the rollups of [span) for `fingerprint` (in the caller's transaction);
-    `facts` are views on `cursor` over exactly the hours of the span."""
+def write_span(cursor: duckdb.DuckDBPyConnection, built: rollup.Built, fingerprint: str,
+               span: tuple[int, int]) -> None:
+    """Store the rollups the engine built for [span) (`stages.build_rollups`) under `fingerprint`,
+    replacing those stored for it, and record the span's hours as built, in the caller's transaction;
+    then drop `built`'s tables."""
     a, b = span
     for table in _tables():
         cursor.execute(f"DELETE FROM {table} WHERE fingerprint = ? AND segment_start >= ? AND segment_start < ?",
                        [fingerprint, a, b])
     cursor.execute("DELETE FROM rollup_hours WHERE fingerprint = ? AND hour_start >= ? AND hour_start < ?",
                    [fingerprint, a, b])
-    # No try/finally: on an error the caller's ROLLBACK also drops the temporary tables.
-    stages.materialise(cursor, facts, stages.books_of(book, None), span, method, labels=False)
     for level in rollup.LEVELS:
-        cursor.execute(f"INSERT INTO rollup_pods_{level} BY NAME SELECT ? AS fingerprint, * "
-                       f"FROM ({rollup.pod_rows_sql(level)})", [fingerprint])
-    cursor.execute(f"INSERT INTO rollup_nodes BY NAME SELECT ? AS fingerprint, * FROM ({rollup.node_rows_sql()})",
-                   [fingerprint])
+        cursor.execute(f"INSERT INTO rollup_pods_{level} BY NAME SELECT ? AS fingerprint, * FROM {built.pods(level)}",
+                       [fingerprint])
+    cursor.execute(f"INSERT INTO rollup_nodes BY NAME SELECT ? AS fingerprint, * FROM {built.nodes}", [fingerprint])
     cursor.execute(
-        f"INSERT INTO rollup_hours SELECT h.cluster, h.hour_start, ?, coalesce(u.unmatched, 0) FROM hours AS h "
-        f"LEFT JOIN ({rollup.unmatched_sql()}) AS u ON u.cluster = h.cluster AND u.segment_start = h.hour_start "
+        "INSERT INTO rollup_hours SELECT h.cluster, h.hour_start, ?, coalesce(u.unmatched, 0) FROM hours AS h "
+        f"LEFT JOIN {built.unmatched} AS u ON u.cluster = h.cluster AND u.segment_start = h.hour_start "
         "WHERE h.hour_start >= ? AND h.hour_start < ?",
         [fingerprint, a, b],
     )
-    stages.release(cursor)
-
+    for table in built.tables:
+        cursor.execute(f"DROP TABLE {table}")

@@ -11,8 +11,8 @@ Invariants:
   which it prices (`effective_from`), so every hour is priced by the version in force then.
 
 `facts(...)` hands the engine a private cursor whose temporary views union the ledger's hours of a
-window with live facts of the window's edges; asked for rollups (`ledger.rollups`), it leaves the
-stored hours out of the fact views and hands their stored rows instead. The cursor reads inside
+window with live facts of the window's edges; given a rollup plan (`engine.plan`, `ledger.rollups`),
+it leaves the hours stored for it out of the fact views and hands their stored rows instead. The cursor reads inside
 one transaction, so a concurrent `write_hour` or `build_rollups` never shows half an hour.
 """
 
@@ -32,10 +32,13 @@ import duckdb
 
 from kubetally.domain.errors import SpecError
 from kubetally.domain.prices import PriceBook
-from kubetally.engine import rollup
+from kubetally.engine import rollup, stages
 from kubetally.engine.facts import Facts
+from kubetally.engine.plan import RollupPlan
+from kubetally.facts.batch import FactBatch
+from kubetally.facts.load import insert
+from kubetally.facts.schema import TABLES
 from kubetally.ledger import rollups
-from kubetally.ledger.batch import TABLES, FactBatch, insert
 
 SCHEMA_VERSION = 1
 _MEMORY = re.compile(r"[0-9]+(\.[0-9]+)? ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
@@ -88,7 +91,7 @@ class Ledger(Protocol):
     def latest_hour(self, cluster: str) -> int | None: ...
 
     def facts(
-        self, start: int, end: int, live: FactBatch | None = None, wanted: rollups.Wanted | None = None,
+        self, start: int, end: int, live: FactBatch | None = None, *, plan: RollupPlan | None = None,
         hours: Collection[int] | None = None,
     ) -> AbstractContextManager[Facts]: ...
 
@@ -258,11 +261,11 @@ class DuckDBLedger:
         """Store the rollups of every ingested hour not yet stored for `book` (per maintained
         method), a run of at most `chunk_hours` hours per transaction; drop those of other prices
         (with `rebuild`, drop all first). Returns how many hour-builds were done (hours × methods)."""
-        wanted = {method: rollup.fingerprint(book, method) for method in rollup.METHODS}
+        fingerprints = {method: rollup.fingerprint(book, method) for method in rollup.METHODS}
         with self._transaction() as cursor:
-            rollups.drop_stale(cursor, [] if rebuild else list(wanted.values()))
+            rollups.drop_stale(cursor, [] if rebuild else list(fingerprints.values()))
         built = 0
-        for method, fingerprint in wanted.items():
+        for method, fingerprint in fingerprints.items():
             cursor = self._con.cursor()
             try:
                 spans = rollups.runs(rollups.missing(cursor, fingerprint), chunk_hours)
@@ -271,7 +274,8 @@ class DuckDBLedger:
             for span in spans:
                 with self._transaction() as cursor:
                     facts = self._fact_views(cursor, span[0], span[1], None, [span])
-                    rollups.build_span(cursor, facts, book, method, fingerprint, span)
+                    rows = stages.build_rollups(cursor, facts, book, method=method, span=span)
+                    rollups.write_span(cursor, rows, fingerprint, span)
                 built += (span[1] - span[0]) // 3600
         return built
 
@@ -300,11 +304,12 @@ class DuckDBLedger:
                      volumes=names["volume_facts"], quotas=names["quota_facts"])
 
     @contextmanager
-    def facts(self, start: int, end: int, live: FactBatch | None = None,
-              wanted: rollups.Wanted | None = None, hours: Collection[int] | None = None) -> Iterator[Facts]:
+    def facts(self, start: int, end: int, live: FactBatch | None = None, *, plan: RollupPlan | None = None,
+              hours: Collection[int] | None = None) -> Iterator[Facts]:
         """A private cursor whose views hold the ledger's facts with segments in [start, end),
-        plus `live` facts (the window's edges), as the engine's four relations; with `wanted`,
-        the hours stored for it come as `Facts.stored` rows instead of facts. With `hours` (the
+        plus `live` facts (the window's edges), as the engine's four relations; with `plan` (the
+        engine's `RollupPlan`, decided by the caller), the hours stored for it come as
+        `Facts.stored` rows instead of facts: bookkeeping only, nothing is decided here. With `hours` (the
         window plan's ledger hours), only those hours are read from the ledger: an hour the plan
         collects live instead (cut by a set boundary) must not be counted twice."""
         cursor = self._con.cursor()
@@ -313,11 +318,11 @@ class DuckDBLedger:
             base = [(start, end)] if hours is None else rollups.runs(hours)
             spans = base
             stored = None
-            if wanted is not None:
-                covered = rollups.covered(cursor, wanted.fingerprint, start, end)
+            if plan is not None:
+                covered = rollups.covered(cursor, plan.fingerprint, start, end)
                 stored_runs = rollups.runs(covered if hours is None else set(covered) & set(hours))
                 if stored_runs:
-                    stored = rollups.stored_views(cursor, wanted, stored_runs)
+                    stored = rollups.stored_views(cursor, plan, stored_runs)
                     spans = rollups.intersect(base, rollups.complement(stored_runs, start, end))
             facts = self._fact_views(cursor, start, end, live, spans, None if hours is None else base)
             yield dataclasses.replace(facts, stored=stored)

@@ -19,7 +19,6 @@ spans: the error is at most one resolution step per container lifetime.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -28,7 +27,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from kubetally.ledger.batch import FactBatch
+from kubetally.facts.batch import FactBatch, encode_labels
 from kubetally.sources.catalogue import ATTRIBUTE_ROLES, Catalogue, SourceConfig, catalogue
 from kubetally.sources.prometheus import RangeSeries, chunk_range
 
@@ -231,7 +230,7 @@ def _pod_attributes(results: dict[str, list[RangeSeries]]) -> dict[tuple[str, st
             if deployment:
                 item["controller_kind"], item["controller"] = "Deployment", deployment
     for series in results["pod_labels"]:
-        entry(series.labels)["labels"] = json.dumps(_labels_of(series.labels), sort_keys=True)
+        entry(series.labels)["labels"] = encode_labels(_labels_of(series.labels))
     return out
 
 
@@ -266,7 +265,7 @@ def _nodes(
     hourly = [float(p * c * r) if s else None for p, c, s in zip(mean_price, count, ever_seen, strict=True)]
     providers = {s.labels.get("node", ""): s.labels.get("provider_id", "") for s in results["node_info"]}
     labels = {
-        s.labels.get("node", ""): json.dumps(_labels_of(s.labels), sort_keys=True) for s in results["node_labels"]
+        s.labels.get("node", ""): encode_labels(_labels_of(s.labels)) for s in results["node_labels"]
     }
     names = [k[0] for k in keys]
     covered = np.zeros(n, dtype=bool)

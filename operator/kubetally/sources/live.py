@@ -30,18 +30,14 @@ import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from kubetally.domain.errors import SourceUnavailable
+from kubetally.domain.timeparse import format_rfc3339
 from kubetally.sources.catalogue import SourceConfig
 from kubetally.sources.collect import RangeSource, Segment, collect_segment
 
 #: Parts of a window named one by one in a warning; more are summarised by their count.
 _NAMED_PARTS = 3
-
-
-def _stamp(t: int) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +59,7 @@ class LiveFacts:
         """The warning an answer carries for its missing live parts (None when none is missing)."""
         if self.reason is None:
             return None
-        named = ", ".join(f"{_stamp(a)}–{_stamp(b)}" for a, b in self.missing[:_NAMED_PARTS])
+        named = ", ".join(f"{format_rfc3339(a)}–{format_rfc3339(b)}" for a, b in self.missing[:_NAMED_PARTS])
         more = len(self.missing) - _NAMED_PARTS
         several = len(self.missing) != 1
         return (

@@ -16,7 +16,7 @@ How the rules map to arrays, for segment `[a, b)` with `T = a, a + r, …, b −
   bit for bit, to `expected`'s. CPU sums are `value·r·count` (equal to `expected`'s per-sample sums
   up to float rounding, ~1e-15 relative).
 
-Columns are exactly those of `kubetally.engine.facts`; strings and label maps are object arrays;
+Columns are exactly those of `kubetally.facts.schema`; strings and label maps are object arrays;
 `hourly_price_seconds` is NaN where the fact has NULL (no price metric).
 """
 

@@ -60,7 +60,7 @@ QUOTA_RESOURCES = ("requests.cpu", "requests.memory", "requests.storage")
 
 @dataclass(frozen=True, slots=True)
 class ExpectedFacts:
-    """Fact records keyed exactly by the columns of `kubetally.engine.facts`."""
+    """Fact records keyed exactly by the columns of `kubetally.facts.schema`."""
 
     containers: list[Record]
     nodes: list[Record]

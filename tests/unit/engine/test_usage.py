@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import pytest
 
+from kubetally.api.pages import paginate
 from kubetally.domain.errors import SpecError
 from kubetally.domain.filters import parse_filter
 from kubetally.domain.vocabulary import Item, Method, UsageKind
@@ -128,8 +129,8 @@ def test_pages_cover_every_row_once(facts: Facts) -> None:
     """namespace_all gives 4 rows (batch, data, shop, web in project/cluster/namespace order)."""
     rows = usage.compute_usage(facts, topology.default_book(), UsageQuery(periods=PERIODS, kind=UsageKind.NAMESPACE_ALL))
     assert [row.namespace for row in rows] == ["shop", "web", "batch", "data"]
-    assert usage.paginate(rows) == (4, rows)
-    pages = [usage.paginate(rows, page, 3) for page in (1, 2, 3)]
+    assert paginate(rows) == (4, rows)
+    pages = [paginate(rows, page, 3) for page in (1, 2, 3)]
     assert [(total, [r.namespace for r in items]) for total, items in pages] == [
         (4, ["shop", "web", "batch"]), (4, ["data"]), (4, [])]
 
@@ -138,7 +139,7 @@ def test_pages_cover_every_row_once(facts: Facts) -> None:
                                                       (1, 0, "pageSize"), (1, 1001, "pageSize")])
 def test_bad_pages_are_refused(page: int, size: int, field: str) -> None:
     with pytest.raises(SpecError) as error:
-        usage.paginate((), page, size)
+        paginate((), page, size)
     assert error.value.field == field
     assert "e.g." in error.value.message
 

@@ -12,6 +12,7 @@ Two kinds of evidence:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from datetime import UTC, datetime
@@ -25,11 +26,11 @@ from kubetally.domain.errors import SpecError
 from kubetally.domain.prices import PriceBook, opencost_default
 from kubetally.domain.vocabulary import Item, Method, ShareSplit, UsageKind
 from kubetally.domain.window import CalendarStep, Window, calendar_periods, parse_date_range
-from kubetally.engine import pipeline, rollup, usage
+from kubetally.engine import pipeline, plan, rollup, usage
+from kubetally.engine.plan import RollupPlan
 from kubetally.engine.query import CostQuery, CostTable, UsageQuery
+from kubetally.facts.batch import FactBatch
 from kubetally.ledger import rollups
-from kubetally.ledger.batch import FactBatch
-from kubetally.ledger.rollups import Wanted
 from kubetally.ledger.store import DuckDBLedger
 from kubetally.synthetic import fact_arrays, generate, small, tiny
 from tests.unit.engine import topology
@@ -38,17 +39,18 @@ from tests.unit.ledger.test_store import hour_batch
 T0, H = topology.T0, 3600
 
 
-def wanted(book: PriceBook, query: CostQuery) -> Wanted:
+def wanted(book: PriceBook, query: CostQuery) -> RollupPlan:
     level = rollup.level_for(query.aggregate)
     assert level is not None
-    return Wanted(query.method, rollup.fingerprint(book, query.method), level)
+    return RollupPlan(query.method, rollup.fingerprint(book, query.method), level)
 
 
 def answer(ledger: DuckDBLedger, book: PriceBook, query: CostQuery, *, stored: bool,
            live: FactBatch | None = None) -> tuple[CostTable, bool]:
     start, end = query.window.start_epoch(), query.window.end_epoch()
-    with ledger.facts(start, end, live, wanted(book, query) if stored else None) as facts:
-        return pipeline.compute(facts, book, query), facts.stored is not None
+    rollups = wanted(book, query) if stored else None
+    with ledger.facts(start, end, live, plan=rollups) as facts:
+        return pipeline.compute(facts, book, query, plan=rollups), facts.stored is not None
 
 
 def assert_same(live: CostTable, stored: CostTable) -> None:
@@ -84,7 +86,7 @@ def test_stored_namespaces_match_the_hand_derived_topology(tmp_path: Path) -> No
     assert shop.properties == {"cluster": "c1", "namespace": "shop", "node": "n1", "providerID": "ecs://n1",
                                "project": "alpha", "controllerKind": "Deployment"}
     # Nothing is stored twice: the facts the engine saw were none, every hour came from the rollups.
-    with ledger.facts(T0, T0 + 2 * H, None, wanted(book, query)) as facts:
+    with ledger.facts(T0, T0 + 2 * H, plan=wanted(book, query)) as facts:
         assert facts.con.execute(f"SELECT count(*) FROM {facts.containers}").fetchone() == (0,)
 
 
@@ -132,7 +134,7 @@ def test_rewritten_hours_and_live_edges_mix_with_stored_ones(tmp_path: Path) -> 
     window = Window(datetime.fromtimestamp(spec.start, UTC), datetime.fromtimestamp(spec.end, UTC))
     query = CostQuery(window=window, step_seconds=H, aggregate=(AggregateKey(Dimension.NAMESPACE),),
                       method=Method.EFFECTIVE, share_idle=True)
-    with ledger.facts(spec.start, spec.end, live_edge, wanted(book, query)) as facts:
+    with ledger.facts(spec.start, spec.end, live_edge, plan=wanted(book, query)) as facts:
         assert facts.con.execute(f"SELECT count(*) FROM {facts.stored.pods}").fetchone()[0] > 0  # type: ignore[index,union-attr]
         hours_in_facts = facts.con.execute(
             f"SELECT DISTINCT segment_start - segment_start % 3600 FROM {facts.containers} ORDER BY 1").fetchall()
@@ -161,9 +163,10 @@ def test_alauda_usage_from_stored_rows_equals_usage_from_facts(tmp_path: Path) -
         query = UsageQuery(periods=periods, kind=kind, item=item, method=method, name=name)
         with ledger.facts(start, end) as facts:
             live = usage.compute_usage(facts, book, query)
-        with ledger.facts(start, end, None, Wanted(method, rollup.fingerprint(book, method), "namespace")) as facts:
+        namespaces = RollupPlan(method, rollup.fingerprint(book, method), "namespace")
+        with ledger.facts(start, end, plan=namespaces) as facts:
             assert facts.stored is not None
-            stored = usage.compute_usage(facts, book, query)
+            stored = usage.compute_usage(facts, book, query, plan=namespaces)
         assert live, query
         assert [(r.project, r.cluster, r.namespace, r.start) for r in live] == [
             (r.project, r.cluster, r.namespace, r.start) for r in stored]
@@ -197,12 +200,14 @@ def test_queries_rollups_cannot_answer_are_refused_or_computed_live() -> None:
     assert rollup.level_for((AggregateKey(Dimension.LABEL, "team"),)) is None
     assert rollup.level_for((AggregateKey(Dimension.NAMESPACE), AggregateKey(Dimension.NODE))) is None
     weighted = ShareSplit.WEIGHTED
-    assert rollup.usable(Method.REQUEST, False, False, True, weighted, False)
-    assert not rollup.usable(Method.USAGE, False, False, False, weighted, False)  # not maintained
-    assert not rollup.usable(Method.REQUEST, True, False, False, weighted, False)  # a filter
-    assert not rollup.usable(Method.REQUEST, False, True, False, weighted, False)  # customWeights
-    assert not rollup.usable(Method.REQUEST, False, False, True, ShareSplit.EVEN, False)  # other shares
-    assert rollup.usable(Method.REQUEST, False, False, False, ShareSplit.EVEN, True)  # shares unused
+    usable = functools.partial(plan.usable, method=Method.REQUEST, has_filter=False, has_custom=False,
+                               share_idle=False, split=weighted, idle_by_node=False)
+    assert usable(share_idle=True)
+    assert not usable(method=Method.USAGE)  # not maintained
+    assert not usable(has_filter=True)  # a filter
+    assert not usable(has_custom=True)  # customWeights
+    assert not usable(share_idle=True, split=ShareSplit.EVEN)  # other shares
+    assert usable(split=ShareSplit.EVEN, idle_by_node=True)  # shares unused
     query = CostQuery(window=topology.WINDOW, aggregate=(AggregateKey(Dimension.POD),))
     with pytest.raises(ValueError, match="cannot answer"):
         pipeline.compute(dataclasses.replace(topology.topology_facts(), stored=rollup.Stored(Method.REQUEST, "namespace")),

@@ -13,8 +13,9 @@ import pytest
 from kubetally.domain.vocabulary import Method
 from kubetally.engine import pipeline
 from kubetally.engine.query import CostQuery
-from kubetally.ledger import batch as batch_module
-from kubetally.ledger.batch import FactBatch
+from kubetally.facts.batch import FactBatch
+from kubetally.facts.load import insert
+from kubetally.facts.schema import TABLES
 from kubetally.ledger.store import DuckDBLedger
 from tests.unit.engine import topology
 from tests.unit.engine.conftest import costs
@@ -34,7 +35,7 @@ def hour_batch(hour: int) -> FactBatch:
 
 def counts(ledger: DuckDBLedger) -> tuple[int, ...]:
     con = ledger._con
-    return tuple(int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in batch_module.TABLES)  # type: ignore[index]
+    return tuple(int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in TABLES)  # type: ignore[index]
 
 
 def window_costs(ledger: DuckDBLedger, live: FactBatch | None = None) -> dict[str, float]:
@@ -60,7 +61,7 @@ def test_an_interrupted_write_leaves_the_hour_as_it_was(tmp_path: Path, monkeypa
     ledger = DuckDBLedger(path)
     ledger.write_hour("c1", T0, hour_batch(0), 1.0, ingested_at=T0)
     before = counts(ledger)
-    real_insert = batch_module.insert
+    real_insert = insert
 
     def failing_insert(con: object, table: str, target: str, columns: object) -> int:
         if table == "node_facts":

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from kubetally.engine.facts import CONTAINER_COLUMNS, NODE_COLUMNS, QUOTA_COLUMNS, VOLUME_COLUMNS
+from kubetally.facts.schema import CONTAINER_COLUMNS, NODE_COLUMNS, QUOTA_COLUMNS, VOLUME_COLUMNS
 from kubetally.synthetic import ExpectedFacts, expected_facts, fact_arrays, generate, large, medium, small, tiny
 from kubetally.synthetic.expected import Record
 from kubetally.synthetic.model import Cluster, ResourceQuota

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubetally.engine.facts import CONTAINER_COLUMNS, NODE_COLUMNS, QUOTA_COLUMNS, VOLUME_COLUMNS
+from kubetally.facts.schema import CONTAINER_COLUMNS, NODE_COLUMNS, QUOTA_COLUMNS, VOLUME_COLUMNS
 from kubetally.synthetic.expected import expected_coverage, expected_facts
 from kubetally.synthetic.model import Cluster, PersistentVolumeClaim, ReplicaSet, ResourceQuota
 from tests.unit.synthetic.micro import GIB, HOUR, MIB, T10, at, cluster, container, node, pod, spec
