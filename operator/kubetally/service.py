@@ -48,16 +48,18 @@ MAX_ROWS = 400_000
 
 @dataclass(frozen=True, slots=True)
 class CostAnswer:
-    """An engine table and how the window was answered."""
+    """An engine table, how the window was answered, and its coverage: the mean coverage of the
+    window's hours (1.0 when every hour had data throughout), computed once when the answer is made
+    (a field, so readers of the answer need not call back into the service)."""
 
     table: CostTable
     plan: ingest.WindowPlan
+    coverage: float
 
-    @property
-    def coverage(self) -> float:
-        """The mean coverage of the window's hours (1.0 when every hour had data throughout)."""
-        values = list(self.plan.coverage.values())
-        return sum(values) / len(values) if values else 0.0
+    @classmethod
+    def of(cls, table: CostTable, plan: ingest.WindowPlan) -> CostAnswer:
+        values = list(plan.coverage.values())
+        return cls(table=table, plan=plan, coverage=sum(values) / len(values) if values else 0.0)
 
 
 class CostService:
@@ -110,7 +112,7 @@ class CostService:
                 f"the answer has {groups} groups in one step, over the cap of {MAX_GROUPS}; aggregate more coarsely "
                 "(e.g. aggregate=namespace) or add a filter",
             )
-        return CostAnswer(table=table, plan=plan)
+        return CostAnswer.of(table, plan)
 
     async def refresh_rollups(self) -> int:
         """Build the rollups of every ledger hour not stored for the current default prices (in a
