@@ -37,6 +37,8 @@ HOUR = 3600
 #: and after it (the server's clock runs while the tier does).
 HOURS_BEFORE = 30
 HOURS_AFTER = 2
+#: tenant-a's namespace has pods in each of these whole hours before the server's starting hour.
+RECENT_HOURS = 6
 
 NAMESPACES = (Namespace("shop", "retail"), Namespace("payments", "retail"), Namespace("web", "retail"),
               Namespace("ml", "research"), Namespace("batch", "research"), Namespace("kube-system", "platform"),
@@ -82,19 +84,31 @@ def _seen_before(spec: ClusterSpec, cluster: Cluster, until: int) -> frozenset[s
     return frozenset(seen)
 
 
+def _busy_throughout(cluster: Cluster, first: int, until: int) -> frozenset[str]:
+    """The namespaces with running containers in every hour of [first, until): a window inside those
+    hours has rows for them whenever the tests ask (the seed-573007168 world granted tenant-a a namespace
+    whose Jobs had all ended 8 hours before, so its 6-hour answers were rightly empty)."""
+    hours = [{str(fact["namespace"]) for fact in expected_facts(cluster, hour, hour + HOUR).containers}
+             for hour in range(first, until, HOUR)]
+    return frozenset(set.intersection(*hours)) if hours else frozenset()
+
+
 def _grants(rng: random.Random, spec: ClusterSpec, now: int) -> dict[str, frozenset[str]]:
     """The namespaces each partial viewer's RoleBindings cover (cost-admin sees everything; nobody nothing).
 
     A partial viewer sees the namespaces it is granted *that the ledger knows* (AUTH.md "Who sees what").
     The ledger knows every hour before now's hour when the tier starts, and may ingest now's hour while it
     runs, so only namespaces with facts before now's hour are granted: what each tenant sees then never
-    depends on when a request arrives. tenant-a gets one such namespace with pods; tenant-p the known
+    depends on when a request arrives. tenant-a gets one such namespace with pods in each of the
+    RECENT_HOURS before now's hour (the tests ask it for the last 6 hours); tenant-p the known
     namespaces of a project without tenant-a's namespace; tenant-r one more with pods. No two tenants
     share a namespace, so each one's data is another's forbidden data."""
     cluster = generate(spec)
     known = _seen_before(spec, cluster, now - now % HOUR)
     busy = sorted({pod.namespace for pod in cluster.pods} & known)
-    tenant_a = rng.choice(busy)
+    hour = now - now % HOUR
+    recent = sorted(_busy_throughout(cluster, hour - RECENT_HOURS * HOUR, hour) & known)
+    tenant_a = rng.choice(recent or busy)
     projects = sorted({ns.project for ns in spec.namespaces
                        if ns.project and ns.name in known and ns.project != cluster.project_of(tenant_a)})
     project = rng.choice(projects)
