@@ -21,7 +21,6 @@ change becomes a price version in the ledger, so history keeps its prices.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
@@ -105,7 +104,7 @@ class CostService:
                 return pipeline.compute(facts, prices, query, custom_prices=custom, plan=rollups, max_rows=MAX_ROWS)
 
         table = await asyncio.to_thread(compute)
-        groups = max(Counter(row.step_start for row in table.rows).values(), default=0)
+        groups = table.most_rows_in_a_step
         if groups > MAX_GROUPS:
             raise SpecError(
                 "aggregate",

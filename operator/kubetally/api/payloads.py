@@ -50,7 +50,7 @@ from typing import Any
 from kubetally.domain.timeparse import format_rfc3339
 from kubetally.domain.vocabulary import GIB
 from kubetally.domain.window import Window
-from kubetally.engine.query import CostRow, CostTable, UsageRow
+from kubetally.engine.query import NUMBER_FIELDS, CostRow, CostTable, UsageRow, WorkloadRows
 
 __all__ = ["CSV_COLUMNS", "PROPERTY_KEYS", "REASONS", "cost_csv_lines", "cost_json", "status", "usage_json"]
 
@@ -96,22 +96,34 @@ def _finite(value: float, what: str) -> float:
     return number
 
 
-def _row_names(rows: Sequence[CostRow]) -> list[str]:
-    """Each row's key in its step's map: its name, made unique within the step (module doc)."""
-    counts = Counter((row.step_start, row.step_end, row.name) for row in rows)
-    used: set[tuple[int, int, str]] = set()
+def _row_names(steps: Sequence[tuple[int, int]], bases: Sequence[str], uids: Sequence[str]) -> list[str]:
+    """Each row's key in its step's map: its name, made unique within the step (module doc). Row i
+    lies in step `steps[i]`, is named `bases[i]` and has pod UID `uids[i]` ("" when none)."""
+    counts = Counter(zip(steps, bases, strict=True))
+    if max(counts.values(), default=0) < 2:
+        return list(bases)  # the usual case: every name is unique in its step
+    used: set[tuple[tuple[int, int], str]] = set()
     names: list[str] = []
-    for row in rows:
-        base = row.name
-        uid = row.properties.get("podUID", "")
-        if counts[(row.step_start, row.step_end, base)] > 1 and uid:
+    for step, base, uid in zip(steps, bases, uids, strict=True):
+        if counts[(step, base)] > 1 and uid:
             base = f"{base}/{uid}"
         name, ordinal = base, 2
-        while (row.step_start, row.step_end, name) in used:
+        while (step, name) in used:
             name, ordinal = f"{base}/{ordinal}", ordinal + 1
-        used.add((row.step_start, row.step_end, name))
+        used.add((step, name))
         names.append(name)
     return names
+
+
+def _names(table: CostTable) -> list[str]:
+    """The names of the table's rows: its workload rows (in order), then its other rows."""
+    workload = table.workload
+    steps = [*zip(workload.step_start, workload.step_end, strict=True),
+             *((row.step_start, row.step_end) for row in table.others)]
+    bases = [*("/".join(key) for key in workload.key), *(row.name for row in table.others)]
+    uids = [*(properties.get("podUID", "") for properties in workload.properties),
+            *(row.properties.get("podUID", "") for row in table.others)]
+    return _row_names(steps, bases, uids)
 
 
 def _properties(row: CostRow) -> dict[str, Any]:
@@ -166,10 +178,10 @@ def cost_json(
     bounds = [(step.start_epoch(), step.end_epoch()) for step in steps]
     slots = {(a, b): (index, format_rfc3339(a), format_rfc3339(b)) for index, (a, b) in enumerate(bounds)}
     data: list[dict[str, Any]] = [{} for _ in steps]
-    for row, name in zip(table.rows, _row_names(table.rows), strict=True):
-        slot = slots.get((row.step_start, row.step_end))
-        if slot is None:
-            raise ValueError(f"row {row.name!r} spans [{row.step_start}, {row.step_end}), which is not a step")
+    names = _names(table)
+    _workload_sets(table.workload, names, slots, data)
+    for row, name in zip(table.others, names[len(table.workload):], strict=True):
+        slot = _slot(slots, row.step_start, row.step_end, name)
         data[slot[0]][name] = _cost_set(row, name, slot[1], slot[2])
     body: dict[str, Any] = {"code": 200, "status": "success", "data": data, "currency": table.currency}
     if table.custom_currency is not None:
@@ -179,6 +191,42 @@ def cost_json(
     body["coverage"] = None if coverage is None else _finite(coverage, "coverage")
     body["warnings"] = list(warnings)
     return body
+
+
+_Slots = Mapping[tuple[int, int], tuple[int, str, str]]
+
+
+def _slot(slots: _Slots, start: int, end: int, name: str) -> tuple[int, str, str]:
+    """The step (index, start and end text) of a row spanning [start, end); ValueError (a bug) if none."""
+    slot = slots.get((start, end))
+    if slot is None:
+        raise ValueError(f"row {name!r} spans [{start}, {end}), which is not a step")
+    return slot
+
+
+def _workload_sets(rows: WorkloadRows, names: Sequence[str], slots: _Slots, data: list[dict[str, Any]]) -> None:
+    """The workload rows' cost sets (`_cost_set`'s fields), written from the columns into `data`:
+    one dict per row and no other object (issue 15: 80k rows at scale L)."""
+    numbers = rows.numbers
+    columns = [numbers[field] for field in NUMBER_FIELDS]
+    customs = rows.custom_cost if rows.custom_cost is not None else [None] * len(rows)
+    for field, values in [*zip(NUMBER_FIELDS, columns, strict=True), ("custom_cost", rows.custom_cost or [])]:
+        if not all(map(math.isfinite, values)):  # never expected: name the row and field in the error
+            index = next(i for i, value in enumerate(values) if not math.isfinite(value))
+            _finite(values[index], f"row {names[index]!r} at {rows.step_start[index]}: {field}")
+    for (start, end, name, found, labels, request, usage, ram_request, ram_usage, core_hours, gib_hours, cost,
+         shared, ratio, custom) in zip(rows.step_start, rows.step_end, names, rows.properties, rows.labels,
+                                       *columns, customs, strict=False):
+        slot = _slot(slots, start, end, name)
+        properties = {key: found[key] for key in PROPERTY_KEYS if found.get(key)}
+        if labels is not None:
+            properties["labels"] = {key: labels[key] for key in sorted(labels)}
+        data[slot[0]][name] = {
+            "name": name, "properties": properties, "start": slot[1], "end": slot[2],
+            "cpuCoreRequestAverage": request, "cpuCoreUsageAverage": usage, "ramByteRequestAverage": ram_request,
+            "ramByteUsageAverage": ram_usage, "cpuCoreHours": core_hours, "ramByteHours": gib_hours * GIB,
+            "cost": cost, "costRatio": ratio, "customCost": custom, "sharedIdleCost": shared,
+        }
 
 
 def _cell(text: str) -> str:
@@ -198,8 +246,8 @@ def cost_csv_lines(table: CostTable) -> Iterator[str]:
         return text
 
     yield line(CSV_COLUMNS)
-    named = sorted(zip(table.rows, _row_names(table.rows), strict=True),
-                   key=lambda pair: (pair[0].step_start, pair[0].step_end))
+    rows = [*(table.workload.row(index) for index in range(len(table.workload))), *table.others]
+    named = sorted(zip(rows, _names(table), strict=True), key=lambda pair: (pair[0].step_start, pair[0].step_end))
     for row, name in named:
         start, end = format_rfc3339(row.step_start), format_rfc3339(row.step_end)
         rendered = _cost_set(row, name, start, end)

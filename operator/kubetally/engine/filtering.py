@@ -29,7 +29,7 @@ from kubetally.domain.labels import sanitize_label_key
 from kubetally.domain.matching import ROW_KEYS  # column names: constants, never user text
 from kubetally.domain.vocabulary import UNALLOCATED_KEY
 
-__all__ = ["to_sql"]
+__all__ = ["columns_read", "to_sql"]
 
 #: DuckDB function of each substring-like operator (positive and negated).
 _FUNCTIONS: dict[Op, str] = {
@@ -99,3 +99,13 @@ def to_sql(filter: Filter | None) -> tuple[str, list[object]]:
     if filter is None:
         return "TRUE", []
     return _compile(filter)
+
+
+def columns_read(filter: Filter | None) -> frozenset[str]:
+    """The columns `to_sql(filter)` tests (`labels` for a label condition): a stored rollup level
+    may answer the filter only if it keeps all of them (`engine.rollup.level_for`)."""
+    if filter is None:
+        return frozenset()
+    if isinstance(filter, Condition):
+        return frozenset({"labels" if filter.field is Field.LABEL else ROW_KEYS[filter.field]})
+    return frozenset(column for child in filter.children for column in columns_read(child))

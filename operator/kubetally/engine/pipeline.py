@@ -32,18 +32,16 @@ Units: money in the price book's currency; averages in cores and bytes; hours ar
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import duckdb
 
 from kubetally.domain.aggregation import Dimension
-from kubetally.domain.errors import SpecError
 from kubetally.domain.prices import PriceBook
 from kubetally.domain.vocabulary import GIB, IDLE_KEY, IDLE_NODE_PREFIX, UNALLOCATED_IDLE_KEY
 from kubetally.domain.window import Window
-from kubetally.engine import filtering, grouping, rollup, sharing, stages
+from kubetally.engine import filtering, rollup, sharing, stages, workload
 from kubetally.engine.facts import Facts
 from kubetally.engine.plan import RollupPlan, stored_for
 from kubetally.engine.pricing import PricedBook
@@ -56,6 +54,7 @@ from kubetally.engine.query import (
     CostTable,
     Diagnostics,
     StepTotals,
+    WorkloadRows,
 )
 from kubetally.engine.sql import Params, run, run_named
 
@@ -80,31 +79,37 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
     window = (query.window.start_epoch(), query.window.end_epoch())
     cursor = facts.con
     stored = stored_for(facts.stored, plan)
+    step = _StepIndex(query.sets)
     try:
+        step.create(cursor)
+        if stored is not None and max_rows is not None:
+            workload.check_cap(workload.count_groups(cursor, query, step.tagged(stored.pods)), max_rows, "at least ")
         stages.materialise(cursor, facts, books, window, method=query.method, split=query.share_split,
                            idle_by_node=query.idle_by_node, labels=needs_labels(query))
         if stored is not None:
             stages.attach(cursor, stored)
-        step = _StepIndex(query.sets)
-        step.create(cursor)
         step.check(cursor)
         totals = _step_totals(cursor, books, step)
         node_cost = {total.step_start: total.node_cost for total in totals}
-        finished = _workload_rows(cursor, books, query, step, node_cost, max_rows)
+        # The answer is counted in DuckDB before any row becomes a Python object (see above).
+        workload.check_cap(workload.group(cursor, books, query, step.tagged("pod_shares")), max_rows)
+        rows = workload.fetch(cursor, books, query, step.TABLE, [total.node_cost for total in totals])
+        others: list[CostRow] = []
         if query.idle and not query.share_idle:
-            finished += _idle_rows(cursor, books, query, step, node_cost)
+            others += _idle_rows(cursor, books, query, step, node_cost)
         if query.share_idle and query.filter is None:
-            finished += _unallocated_rows(cursor, books, query, step, node_cost)
+            others += _unallocated_rows(cursor, books, query, step, node_cost)
         diagnostics = _diagnostics(cursor, stored)
     finally:
         stages.release(cursor)
         cursor.execute(f"DROP TABLE IF EXISTS {_StepIndex.TABLE}")
     if query.ratio_within_answer:
-        finished = _ratios_within(finished)
-    finished.sort(key=lambda r: (r.step_start, _KIND_ORDER[r.kind], -r.cost, r.key, tuple(r.properties.items())))
+        rows, others = _ratios_within(rows, others)
+    others.sort(key=lambda r: (r.step_start, _KIND_ORDER[r.kind], -r.cost, r.key, tuple(r.properties.items())))
     custom = books[1].book if len(books) > 1 else None
     return CostTable(
-        rows=tuple(finished),
+        workload=rows,
+        others=tuple(others),
         steps=totals,
         currency=prices.currency,
         custom_currency=custom.currency if custom is not None else None,
@@ -113,13 +118,20 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
     )
 
 
-def _ratios_within(rows: list[CostRow]) -> list[CostRow]:
-    """costRatio = row cost / Σ cost of the rows of its step (0 where that sum is 0)."""
+def _ratios_within(rows: WorkloadRows, others: list[CostRow]) -> tuple[WorkloadRows, list[CostRow]]:
+    """costRatio = row cost / Σ cost of the rows of its step, workload and idle (0 where that sum is 0)."""
     totals: dict[int, float] = {}
-    for row in rows:
-        totals[row.step_start] = totals.get(row.step_start, 0.0) + row.cost
-    return [replace(row, cost_ratio=row.cost / totals[row.step_start] if totals[row.step_start] > 0 else 0.0)
-            for row in rows]
+    for step, cost in zip([*rows.step_start, *(r.step_start for r in others)],
+                          [*rows.numbers["cost"], *(r.cost for r in others)], strict=True):
+        totals[step] = totals.get(step, 0.0) + cost
+
+    def ratio(step: int, cost: float) -> float:
+        return cost / totals[step] if totals[step] > 0 else 0.0
+
+    numbers = {**rows.numbers, "cost_ratio": [ratio(step, cost) for step, cost in
+                                              zip(rows.step_start, rows.numbers["cost"], strict=True)]}
+    return (replace(rows, numbers=numbers),
+            [replace(row, cost_ratio=ratio(row.step_start, row.cost)) for row in others])
 
 
 class _StepIndex:
@@ -197,64 +209,6 @@ def _step_totals(
     return tuple(totals)
 
 
-_INTEGRALS = (
-    "q_cpu",
-    "q_mem",
-    "cpu_request_core_seconds",
-    "cpu_usage_core_seconds",
-    "memory_request_byte_seconds",
-    "memory_usage_byte_seconds",
-)
-
-
-def _workload_rows(
-    cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: CostQuery, step: _StepIndex,
-    node_cost: dict[int, float], max_rows: int | None = None,
-) -> list[CostRow]:
-    """The workload rows, finished by `_finish` in one pass over plain tuples: at scale L a month by
-    day is ~15k rows, and dict rows and a second pass cost 3× as much."""
-    params = Params()
-    group = grouping.grouping(query.aggregate, params)
-    where = params.adopt(*filtering.to_sql(query.filter))
-    with_share = "cost{s} + share{s}" if query.share_idle else "cost{s}"
-    shared = "sum(share) AS shared" if query.share_idle else "0.0 AS shared"
-    keys = ", ".join(f"k{i}" for i in range(group.display_count))
-    integrals = ", ".join(f"sum({name}) AS {name}" for name in _INTEGRALS)
-    sql = f"""
-SELECT step_idx, [{keys}] AS key, {_sums(books, with_share, "cost")}, {shared}, {integrals},
-       max(active_end) - min(active_start) AS span, {group.labels} AS labels, {grouping.properties_sql()}
-FROM (SELECT *, {group.select} FROM {step.tagged("pod_shares")} WHERE {where})
-GROUP BY step_idx, {group.group_by}"""
-    # The answer is counted in DuckDB before any row becomes a Python object (see `compute`).
-    cursor.execute(f"CREATE TEMP TABLE workload_rows AS {sql}", params.values)
-    found = cursor.execute("SELECT count(*) FROM workload_rows").fetchone()
-    count = int(found[0]) if found else 0
-    if max_rows is not None and count > max_rows:
-        raise SpecError(
-            "step",
-            f"the answer has {count} rows (groups × steps), over the cap of {max_rows}; use a longer step "
-            "(e.g. step=1d), a shorter window, a coarser aggregate (e.g. aggregate=namespace) or a filter",
-        )
-    result = cursor.execute("SELECT * FROM workload_rows")
-    column = {description[0]: index for index, description in enumerate(result.description or ())}
-    at_custom = column.get("cost_custom")
-    at_cost, at_step, at_key, at_shared, at_span, at_labels = (
-        column["cost"], column["step_idx"], column["key"], column["shared"], column["span"], column["labels"])
-    integrals_of = operator.itemgetter(*(column[name] for name in _INTEGRALS))
-    props = [(name, column[f"p_{name_}"]) for name, name_ in grouping.PROPERTY_COLUMNS.items()]
-    out: list[CostRow] = []
-    for row in result.fetchall():
-        labels = row[at_labels]
-        out.append(_finish(
-            step.bounds[int(row[at_step])], WORKLOAD, tuple(str(value) for value in row[at_key]), node_cost,
-            cost=row[at_cost] or 0.0, custom=None if at_custom is None else (row[at_custom] or 0.0),
-            shared=row[at_shared] or 0.0, integrals=integrals_of(row), span=row[at_span],
-            properties={name: str(row[index]) for name, index in props if row[index] not in (None, "")},
-            labels=dict(labels) if isinstance(labels, dict) else None,
-        ))
-    return out
-
-
 def _idle_rows(
     cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: CostQuery, step: _StepIndex,
     node_cost: Mapping[int, float],
@@ -315,7 +269,8 @@ def _diagnostics(cursor: duckdb.DuckDBPyConnection, stored: rollup.Stored | None
         unmatched += f" + (SELECT coalesce(sum(unmatched), 0) FROM {stored.unmatched})"
     row = run_named(
         cursor,
-        f"SELECT (SELECT count(*) FROM node_idle WHERE overcommitted) AS over, {unmatched} AS unmatched",
+        f"SELECT (SELECT coalesce(sum(CAST(overcommitted AS BIGINT)), 0) FROM node_idle) AS over, "
+        f"{unmatched} AS unmatched",
         params,
     )[0]
     return Diagnostics(overcommitted_node_segments=int(_float(row["over"])),
@@ -323,7 +278,7 @@ def _diagnostics(cursor: duckdb.DuckDBPyConnection, stored: rollup.Stored | None
 
 
 #: Idle rows have no usage: every integral is 0.
-_NO_INTEGRALS = (0.0,) * len(_INTEGRALS)
+_NO_INTEGRALS = (0.0,) * len(workload.INTEGRALS)
 
 
 def _finish(
@@ -331,8 +286,9 @@ def _finish(
     custom: float | None, shared: float = 0.0, integrals: Sequence[float | None] = _NO_INTEGRALS,
     span: float | None = 0.0, properties: Mapping[str, str] | None = None, labels: Mapping[str, str] | None = None,
 ) -> CostRow:
-    """The one way a row is finished, workload or idle: its sums (`integrals` in `_INTEGRALS` order,
-    None read as 0) become the CostRow's quantities (DESIGN.md §4):
+    """The one way an idle row is finished: its sums (`integrals` in `workload.INTEGRALS` order,
+    None read as 0) become the CostRow's quantities (DESIGN.md §4; workload rows are finished in SQL
+    by the same formulas, `engine.workload`):
 
         x average        = Σ x integral / active span       [cores, bytes]   (0 without a span)
         cpu_core_hours   = Σ q_cpu / 3600                   [core·h]

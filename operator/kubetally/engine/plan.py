@@ -10,10 +10,14 @@ that the rows it was handed were fetched for the plan it was given). `None` mean
 
 A cost query may read stored rows when (`usable`, then `rollup.level_for`):
 - its method is maintained (`rollup.METHODS`): stored money is priced by one method;
-- it has no filter: stored rows keep neither pods nor labels, and a filter keeps single pods;
 - it has no customWeights: stored money is priced by the default book only;
 - it shares idle as the rows were stored (weighted over the cluster), or does not share idle;
-- and a level keeps every column its aggregate keys read (pod and label keys: none does).
+- and a level keeps every column its aggregate keys read and its filter tests (the pod level
+  keeps all of them, so any key and any filter may read it).
+
+The plan also carries the query's set boundaries, and whether day rows may answer at all: a
+stored UTC day is read only where no boundary falls inside it (`RollupPlan.day_fits`), and never
+when idle is shared (`engine.rollup`: unallocated idle is hourly).
 
 Alauda Cpu and Memory usage read the namespace level (container cost: no idle, no shares; a
 usage filter names only cluster, namespace and project, which that level keeps); Storage and
@@ -26,44 +30,58 @@ from dataclasses import dataclass
 
 from kubetally.domain.prices import PriceBook
 from kubetally.domain.vocabulary import Item, Method, ShareSplit
-from kubetally.engine import rollup
+from kubetally.engine import filtering, rollup
 from kubetally.engine.query import CostQuery, UsageQuery
 
 
 @dataclass(frozen=True, slots=True)
 class RollupPlan:
     """The stored rows a query reads: those of `level`, priced by `method` at the book named by
-    `fingerprint` (`rollup.fingerprint`). Hours not stored for it are computed from their facts."""
+    `fingerprint` (`rollup.fingerprint`). Hours not stored for it are computed from their facts.
+    `boundaries` are the starts of the query's sets after the first (unix seconds); with `days`,
+    a stored UTC day no boundary cuts may be read as one row per group."""
 
     method: Method
     fingerprint: str
     level: str
+    boundaries: tuple[int, ...] = ()
+    days: bool = True
+
+    def day_fits(self, day_start: int) -> bool:
+        """Whether the UTC day from `day_start` may be read from day rows: days are allowed and no
+        set boundary falls strictly inside it."""
+        return self.days and not any(day_start < b < day_start + rollup.DAY for b in self.boundaries)
 
 
-def usable(*, method: Method, has_filter: bool, has_custom: bool, share_idle: bool, split: ShareSplit,
-           idle_by_node: bool) -> bool:
+def usable(*, method: Method, has_custom: bool, share_idle: bool, split: ShareSplit, idle_by_node: bool) -> bool:
     """Whether stored rows answer a cost query with these settings (the list in the module docstring)."""
     shares_as_stored = not share_idle or (split is ShareSplit.WEIGHTED and not idle_by_node)
-    return method in rollup.METHODS and not has_filter and not has_custom and shares_as_stored
+    return method in rollup.METHODS and not has_custom and shares_as_stored
 
 
 def plan_cost(query: CostQuery, prices: PriceBook, *, custom_prices: PriceBook | None = None) -> RollupPlan | None:
     """The stored rows that answer `query` priced by `prices` (and `custom_prices` for customCost),
     or None: facts only."""
-    fits = usable(method=query.method, has_filter=query.filter is not None, has_custom=custom_prices is not None,
-                  share_idle=query.share_idle, split=query.share_split, idle_by_node=query.idle_by_node)
-    return _plan(query.method, prices, rollup.level_for(query.aggregate) if fits else None)
+    fits = usable(method=query.method, has_custom=custom_prices is not None, share_idle=query.share_idle,
+                  split=query.share_split, idle_by_node=query.idle_by_node)
+    level = rollup.level_for(query.aggregate, filtering.columns_read(query.filter)) if fits else None
+    boundaries = tuple(window.start_epoch() for window in query.sets[1:])
+    return _plan(query.method, prices, level, boundaries, days=not query.share_idle)
 
 
 def plan_usage(query: UsageQuery, prices: PriceBook) -> RollupPlan | None:
     """The stored rows that answer an Alauda usage query priced by `prices`: the namespace level for
     Cpu and Memory by a maintained method, else None (facts only)."""
     reads_containers = query.item in (Item.CPU, Item.MEMORY)
-    return _plan(query.method, prices, "namespace" if query.method in rollup.METHODS and reads_containers else None)
+    level = "namespace" if query.method in rollup.METHODS and reads_containers else None
+    return _plan(query.method, prices, level, tuple(period.window.start_epoch() for period in query.periods[1:]))
 
 
-def _plan(method: Method, prices: PriceBook, level: str | None) -> RollupPlan | None:
-    return None if level is None else RollupPlan(method, rollup.fingerprint(prices, method), level)
+def _plan(method: Method, prices: PriceBook, level: str | None, boundaries: tuple[int, ...], *,
+          days: bool = True) -> RollupPlan | None:
+    if level is None:
+        return None
+    return RollupPlan(method, rollup.fingerprint(prices, method), level, boundaries, days)
 
 
 def stored_for(stored: rollup.Stored | None, plan: RollupPlan | None) -> rollup.Stored | None:

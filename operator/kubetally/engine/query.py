@@ -7,9 +7,10 @@ results leave the process (status, JSON).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
+from functools import cached_property
 
 from kubetally.domain.aggregation import AggregateKey, Dimension
 from kubetally.domain.filters import Filter
@@ -114,16 +115,88 @@ class Diagnostics:
     unmatched_container_facts: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class CostTable:
-    """The engine's answer to a CostQuery."""
+#: The numbers of a CostRow besides `custom_cost`, in this order (the columns of `WorkloadRows.numbers`).
+NUMBER_FIELDS = ("cpu_core_request_average", "cpu_core_usage_average", "ram_byte_request_average",
+                 "ram_byte_usage_average", "cpu_core_hours", "memory_gib_hours", "cost", "shared_idle_cost",
+                 "cost_ratio")
 
-    rows: tuple[CostRow, ...]
+
+@dataclass(frozen=True, slots=True)
+class WorkloadRows:
+    """An answer's workload rows as columns: entry i of every list is row i, in answer order.
+
+    Why columns: at scale L a month by day by controller is 80k rows, and one CostRow per row (with
+    the passes made over them) cost more than the whole computation in DuckDB (issue 15). The engine
+    finishes every number in SQL and hands these lists; a caller that wants row objects makes them
+    (`CostTable.rows`), the /v2/cost JSON body is written straight from the columns. `numbers` maps
+    each of `NUMBER_FIELDS` to its column; `custom_cost` is None without customWeights."""
+
+    step_start: list[int]
+    step_end: list[int]
+    key: list[tuple[str, ...]]
+    properties: list[dict[str, str]]
+    labels: list[dict[str, str] | None]
+    numbers: dict[str, list[float]]
+    custom_cost: list[float] | None = None
+
+    def __len__(self) -> int:
+        return len(self.step_start)
+
+    def row(self, index: int) -> CostRow:
+        """Row `index` as a CostRow (kind workload)."""
+        return CostRow(step_start=self.step_start[index], step_end=self.step_end[index], kind=WORKLOAD,
+                       key=self.key[index], properties=self.properties[index], labels=self.labels[index],
+                       custom_cost=None if self.custom_cost is None else self.custom_cost[index],
+                       **{name: values[index] for name, values in self.numbers.items()})
+
+    @classmethod
+    def of(cls, rows: Iterable[CostRow]) -> WorkloadRows:
+        """Columns of `rows` (workload rows, in answer order): for callers that hold row objects."""
+        listed = list(rows)
+        customs = [row.custom_cost for row in listed]
+        return cls(step_start=[row.step_start for row in listed], step_end=[row.step_end for row in listed],
+                   key=[row.key for row in listed], properties=[dict(row.properties) for row in listed],
+                   labels=[None if row.labels is None else dict(row.labels) for row in listed],
+                   numbers={name: [float(getattr(row, name)) for row in listed] for name in NUMBER_FIELDS},
+                   custom_cost=None if any(value is None for value in customs) or not listed
+                   else [float(value) for value in customs if value is not None])
+
+
+@dataclass(frozen=True)
+class CostTable:
+    """The engine's answer to a CostQuery: workload rows as columns (`workload`), idle and unallocated
+    idle rows as CostRows (`others`, a few per step), in answer order: per step, the workload rows by
+    cost descending, then idle, then unallocated idle (`rows` merges them)."""
+
+    workload: WorkloadRows
+    others: tuple[CostRow, ...]
     steps: tuple[StepTotals, ...]
     currency: str
     custom_currency: str | None
     price_source: str
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
+
+    @cached_property
+    def rows(self) -> tuple[CostRow, ...]:
+        """Every row as a CostRow, in answer order (made on first use: JSON bodies never need them)."""
+        out: list[CostRow] = []
+        others = list(self.others)
+        taken = 0
+        for index in range(len(self.workload)):
+            step = self.workload.step_start[index]
+            while taken < len(others) and others[taken].step_start < step:
+                out.append(others[taken])
+                taken += 1
+            out.append(self.workload.row(index))
+        return (*out, *others[taken:])
+
+    @property
+    def most_rows_in_a_step(self) -> int:
+        """The largest number of rows (workload and idle) any one step holds."""
+        counts: dict[int, int] = {}
+        for step in (*self.workload.step_start, *(row.step_start for row in self.others)):
+            counts[step] = counts.get(step, 0) + 1
+        return max(counts.values(), default=0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,25 +69,27 @@ def attach(cursor: duckdb.DuckDBPyConnection, stored: rollup.Stored) -> None:
     for table in _ATTACHED:
         cursor.execute(f"ALTER TABLE {table} RENAME TO live_{table}")
     nodes = ", ".join(rollup.NODE_COLUMNS)
-    cursor.execute(f"CREATE TEMP VIEW node_idle AS SELECT {nodes} FROM live_node_idle "
+    cursor.execute(f"CREATE TEMP VIEW node_idle AS {rollup.node_rows_sql('live_node_idle')} "
                    f"UNION ALL SELECT {nodes} FROM {stored.nodes}")
     pods = ", ".join(rollup.POD_COLUMNS)
+    labels = "labels" if stored.labels else f"CAST(NULL AS {rollup.LABELS_TYPE}) AS labels"
     cursor.execute(f"CREATE TEMP VIEW pod_shares AS SELECT {pods}, labels FROM live_pod_shares "
-                   f"UNION ALL SELECT {pods}, CAST(NULL AS MAP(VARCHAR, VARCHAR)) AS labels FROM {stored.pods}")
+                   f"UNION ALL SELECT {pods}, {labels} FROM {stored.pods}")
     cursor.execute("CREATE TEMP VIEW pod_segments AS SELECT * EXCLUDE (share) FROM pod_shares")
 
 
 def build_rollups(cursor: duckdb.DuckDBPyConnection, facts: Facts, book: PriceBook, *, method: Method,
                   span: tuple[int, int]) -> rollup.Built:
     """Compute the rollups of `span` (whole hours; `facts` hold exactly those hours) priced by `book`
-    and `method`: the stages above with the split rollups store (weighted over the cluster) and no
-    labels, rolled up to every level, into the temporary tables `rollup.Built` names (the caller
-    stores and drops them). The stages' own tables are released; `cursor` must be inside a
-    transaction, whose ROLLBACK on an error drops whatever was created."""
-    materialise(cursor, facts, books_of(book, None), span, method=method, labels=False)
+    and `method`: the stages above with the split rollups store (weighted over the cluster), rolled
+    up to every hourly level and to the pod level per day, into the temporary tables `rollup.Built`
+    names (the caller stores and drops them). The stages' own tables are released; `cursor` must be
+    inside a transaction, whose ROLLBACK on an error drops whatever was created."""
+    materialise(cursor, facts, books_of(book, None), span, method=method)
     built = rollup.Built()
-    for level in rollup.LEVELS:
-        cursor.execute(f"CREATE TEMP TABLE {built.pods(level)} AS {rollup.pod_rows_sql(level)}")
+    for level in rollup.HOURLY:
+        cursor.execute(f"CREATE TEMP TABLE {built.pods(level)} AS {rollup.rows_sql(level, 'pod_shares', rollup.HOUR)}")
+    cursor.execute(f"CREATE TEMP TABLE {built.pod_days} AS {rollup.rows_sql('pod', 'pod_shares', rollup.DAY)}")
     cursor.execute(f"CREATE TEMP TABLE {built.nodes} AS {rollup.node_rows_sql()}")
     cursor.execute(f"CREATE TEMP TABLE {built.unmatched} AS {rollup.unmatched_sql()}")
     release(cursor)

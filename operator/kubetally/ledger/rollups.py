@@ -2,17 +2,24 @@
 
 Tables, next to the facts in the ledger file:
 
-    rollup_pods_<level>   engine.rollup.POD_COLUMNS per fingerprint, hour and group of the level
+    rollup_pods_<level>   engine.rollup.POD_COLUMNS per fingerprint, hour and group (hourly levels)
+    rollup_days_<level>   the same per UTC day (every level; labels too at the pod level)
     rollup_nodes          engine.rollup.NODE_COLUMNS per fingerprint and node-hour
+    rollup_days_nodes     the same per node-day
     rollup_hours          (cluster, hour_start, fingerprint, unmatched): the hours built
+    rollup_days           (cluster, day_start, fingerprint): the days compacted, whose day rows answer
 
 Invariants:
 - The tables have the shape of the running code's `ROLLUP_VERSION` (recorded in `ledger_meta`);
   opening a ledger written by another version drops its rollups, which are then built again.
 - An hour's rollup is written in the same transaction as its `rollup_hours` row, for every level
   at once, so an hour is either fully stored for a fingerprint or not at all.
-- `write_hour` deletes the hour's rollups in its own transaction: rewritten facts are never read
-  through stale rollups (the next `build` redoes the hour).
+- `write_hour` deletes the rollups of a rewritten hour's whole day (every level, every grain) in its
+  own transaction: rewritten facts are never read through stale rollups (the next `build` redoes the
+  day). A new hour has no rollups, and nothing else is touched.
+- A day's rows are read only once the day is compacted (`compact`): all 24 of its hours are in
+  `hours` and built for the fingerprint. Until then the pod level holds one part per build run of the
+  day (rows by pod for the run's hours), and compaction folds the parts into one row per group.
 - An hour counts as stored for a fingerprint only when every cluster that has the hour in `hours`
   has it built (`covered`), so a query never mixes stored and live rows within one segment.
 
@@ -41,28 +48,55 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     shape), drop them first: rollups are derived data, and `build` stores them again."""
     row = con.execute("SELECT value FROM ledger_meta WHERE key = 'rollup_version'").fetchone()
     if row is None or row[0] != rollup.ROLLUP_VERSION:
-        for table in [*_tables(), "rollup_hours"]:
+        for table in [*_tables(), *_bookkeeping(), *(f"rollup_pods_{level}" for level in rollup.LEVELS)]:
             con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute("INSERT OR REPLACE INTO ledger_meta VALUES ('rollup_version', ?)", [rollup.ROLLUP_VERSION])
     pods = ", ".join(f"{name} {kind}" for name, kind in rollup.POD_COLUMNS.items())
     nodes = ", ".join(f"{name} {kind}" for name, kind in rollup.NODE_COLUMNS.items())
-    for level in rollup.LEVELS:
-        con.execute(f"CREATE TABLE IF NOT EXISTS rollup_pods_{level} (fingerprint VARCHAR, {pods})")
+    for level in rollup.HOURLY:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {_hours_of(level)} (fingerprint VARCHAR, {pods})")
+    for level, kept in rollup.LEVELS.items():
+        labels = f", labels {rollup.LABELS_TYPE}" if "labels" in kept else ""
+        con.execute(f"CREATE TABLE IF NOT EXISTS {_days_of(level)} (fingerprint VARCHAR, {pods}{labels})")
     con.execute(f"CREATE TABLE IF NOT EXISTS rollup_nodes (fingerprint VARCHAR, {nodes})")
+    con.execute(f"CREATE TABLE IF NOT EXISTS rollup_days_nodes (fingerprint VARCHAR, {nodes})")
     con.execute("CREATE TABLE IF NOT EXISTS rollup_hours (cluster VARCHAR, hour_start BIGINT, "
                 "fingerprint VARCHAR, unmatched BIGINT)")
+    con.execute("CREATE TABLE IF NOT EXISTS rollup_days (cluster VARCHAR, day_start BIGINT, fingerprint VARCHAR)")
+
+
+def _hours_of(level: str) -> str:
+    return f"rollup_pods_{_level(level)}"
+
+
+def _days_of(level: str) -> str:
+    return f"rollup_days_{_level(level)}"
 
 
 def _tables() -> list[str]:
-    return [f"rollup_pods_{level}" for level in rollup.LEVELS] + ["rollup_nodes"]
+    """Every table of stored rows (not the bookkeeping)."""
+    return ([_hours_of(level) for level in rollup.HOURLY] + [_days_of(level) for level in rollup.LEVELS]
+            + ["rollup_nodes", "rollup_days_nodes"])
+
+
+def _bookkeeping() -> list[str]:
+    return ["rollup_hours", "rollup_days"]
 
 
 def forget_hour(cursor: duckdb.DuckDBPyConnection, cluster: str, hour_start: int) -> None:
-    """Delete every rollup of one cluster's hour (inside the caller's transaction)."""
+    """Before one cluster's hour is rewritten (inside the caller's transaction): if it was built,
+    delete every rollup of that cluster's UTC day, so the next build redoes the day."""
+    built = cursor.execute("SELECT count(*) FROM rollup_hours WHERE cluster = ? AND hour_start = ?",
+                           [cluster, hour_start]).fetchone()
+    if not built or not built[0]:
+        return  # a new hour: no stored row sums it
+    day = hour_start - hour_start % rollup.DAY
     for table in _tables():
         cursor.execute(f"DELETE FROM {table} WHERE coalesce(cluster, '') = ? AND segment_start >= ? "
-                       "AND segment_start < ?", [cluster, hour_start, hour_start + HOUR])
-    cursor.execute("DELETE FROM rollup_hours WHERE cluster = ? AND hour_start = ?", [cluster, hour_start])
+                       "AND segment_start < ?", [cluster, day, day + rollup.DAY])
+    cursor.execute("DELETE FROM rollup_hours WHERE cluster = ? AND hour_start >= ? AND hour_start < ?",
+                   [cluster, day, day + rollup.DAY])
+    cursor.execute("DELETE FROM rollup_days WHERE cluster = ? AND day_start = ?", [cluster, day])
 
 
 def runs(hours: Iterable[int], limit: int | None = None) -> list[tuple[int, int]]:
@@ -114,18 +148,39 @@ def covered(cursor: duckdb.DuckDBPyConnection, fingerprint: str, start: int, end
     return [int(row[0]) for row in rows]
 
 
-def stored_views(cursor: duckdb.DuckDBPyConnection, plan: RollupPlan, spans: list[tuple[int, int]]) -> rollup.Stored:
-    """Temporary views on `cursor` of the rows stored for `plan` (its level and fingerprint) in
-    `spans`, as `engine.rollup.Stored` names them."""
+def compacted_days(cursor: duckdb.DuckDBPyConnection, fingerprint: str, start: int, end: int) -> list[int]:
+    """Starts of the UTC days within [start, end) compacted for `fingerprint` by every cluster that
+    has hours in them (so their day rows hold every cluster's whole day)."""
+    rows = cursor.execute(
+        f"SELECT h.day FROM (SELECT DISTINCT cluster, hour_start - hour_start % {rollup.DAY} AS day FROM hours "
+        "WHERE hour_start >= ? AND hour_start < ?) AS h LEFT JOIN rollup_days AS d "
+        "ON d.cluster = h.cluster AND d.day_start = h.day AND d.fingerprint = ? "
+        "GROUP BY h.day HAVING count(d.day_start) = count(*) ORDER BY h.day",
+        [start, end, fingerprint],
+    ).fetchall()
+    return [int(row[0]) for row in rows if start <= int(row[0]) and int(row[0]) + rollup.DAY <= end]
+
+
+def stored_views(cursor: duckdb.DuckDBPyConnection, plan: RollupPlan, hours: list[tuple[int, int]],
+                 days: list[tuple[int, int]]) -> rollup.Stored:
+    """Temporary views on `cursor` of the rows stored for `plan` (its level and fingerprint): hour
+    rows in the runs `hours` (hourly levels only) and day rows in the runs `days` (disjoint from
+    `hours`), as `engine.rollup.Stored` names them."""
     stored = rollup.Stored(method=plan.method, level=plan.level)
     mine = f"fingerprint = '{_checked(plan.fingerprint)}'"
-    pods, nodes = ", ".join(rollup.POD_COLUMNS), ", ".join(rollup.NODE_COLUMNS)
-    cursor.execute(f"CREATE TEMP VIEW {stored.pods} AS SELECT {pods} FROM main.rollup_pods_{_level(plan.level)} "
-                   f"WHERE {mine} AND {in_runs(spans)}")
+    columns = [*rollup.POD_COLUMNS, *(["labels"] if stored.labels else [])]
+    pods, nodes = ", ".join(columns), ", ".join(rollup.NODE_COLUMNS)
+    parts = [f"SELECT {pods} FROM main.{_days_of(plan.level)} WHERE {mine} AND {in_runs(days)}"]
+    if plan.level in rollup.HOURLY:
+        parts.append(f"SELECT {pods} FROM main.{_hours_of(plan.level)} WHERE {mine} AND {in_runs(hours)}")
+    elif hours:
+        raise ValueError(f"the {plan.level} level is stored per day only")
+    cursor.execute(f"CREATE TEMP VIEW {stored.pods} AS {' UNION ALL '.join(parts)}")
     cursor.execute(f"CREATE TEMP VIEW {stored.nodes} AS SELECT {nodes} FROM main.rollup_nodes "
-                   f"WHERE {mine} AND {in_runs(spans)}")
+                   f"WHERE {mine} AND {in_runs(hours)} UNION ALL SELECT {nodes} FROM main.rollup_days_nodes "
+                   f"WHERE {mine} AND {in_runs(days)}")
     cursor.execute(f"CREATE TEMP VIEW {stored.unmatched} AS SELECT unmatched FROM main.rollup_hours "
-                   f"WHERE {mine} AND {in_runs(spans, 'hour_start')}")
+                   f"WHERE {mine} AND {in_runs(sorted(hours + days), 'hour_start')}")
     return stored
 
 
@@ -157,24 +212,22 @@ def drop_stale(cursor: duckdb.DuckDBPyConnection, keep: list[str]) -> None:
     """Delete the rows of every fingerprint not in `keep` (old prices, old rollup versions)."""
     marks = ", ".join("?" for _ in keep)
     where = f"fingerprint NOT IN ({marks})" if keep else "TRUE"
-    for table in [*_tables(), "rollup_hours"]:
+    for table in [*_tables(), *_bookkeeping()]:
         cursor.execute(f"DELETE FROM {table} WHERE {where}", keep)
 
 
 def write_span(cursor: duckdb.DuckDBPyConnection, built: rollup.Built, fingerprint: str,
                span: tuple[int, int]) -> None:
     """Store the rollups the engine built for [span) (`stages.build_rollups`) under `fingerprint`,
-    replacing those stored for it, and record the span's hours as built, in the caller's transaction;
-    then drop `built`'s tables."""
+    and record the span's hours as built, in the caller's transaction; then drop `built`'s tables.
+    The span's hours are not built for `fingerprint` (`missing`): its days hold no compacted rows,
+    and the pod level's parts of them are other hours' (they are kept)."""
     a, b = span
-    for table in _tables():
-        cursor.execute(f"DELETE FROM {table} WHERE fingerprint = ? AND segment_start >= ? AND segment_start < ?",
-                       [fingerprint, a, b])
-    cursor.execute("DELETE FROM rollup_hours WHERE fingerprint = ? AND hour_start >= ? AND hour_start < ?",
-                   [fingerprint, a, b])
-    for level in rollup.LEVELS:
-        cursor.execute(f"INSERT INTO rollup_pods_{level} BY NAME SELECT ? AS fingerprint, * FROM {built.pods(level)}",
+    for level in rollup.HOURLY:
+        cursor.execute(f"INSERT INTO {_hours_of(level)} BY NAME SELECT ? AS fingerprint, * FROM {built.pods(level)}",
                        [fingerprint])
+    cursor.execute(f"INSERT INTO {_days_of('pod')} BY NAME SELECT ? AS fingerprint, * FROM {built.pod_days}",
+                   [fingerprint])
     cursor.execute(f"INSERT INTO rollup_nodes BY NAME SELECT ? AS fingerprint, * FROM {built.nodes}", [fingerprint])
     cursor.execute(
         "INSERT INTO rollup_hours SELECT h.cluster, h.hour_start, ?, coalesce(u.unmatched, 0) FROM hours AS h "
@@ -184,3 +237,42 @@ def write_span(cursor: duckdb.DuckDBPyConnection, built: rollup.Built, fingerpri
     )
     for table in built.tables:
         cursor.execute(f"DROP TABLE {table}")
+
+
+def compact(cursor: duckdb.DuckDBPyConnection, fingerprint: str) -> int:
+    """Fold every complete day stored for `fingerprint` into day rows (inside the caller's
+    transaction): the days of a cluster with all 24 hours in `hours`, all built for `fingerprint`,
+    not yet compacted. Hourly levels and nodes get day rows from their hour rows; the pod level's
+    parts are replaced by their fold (`rollup.rows_sql` over its own output). Returns the days."""
+    mine = f"fingerprint = '{_checked(fingerprint)}'"
+    cursor.execute(
+        f"CREATE TEMP TABLE compacting AS SELECT h.cluster, h.hour_start - h.hour_start % {rollup.DAY} AS day_start "
+        f"FROM hours AS h JOIN rollup_hours AS r ON r.cluster = h.cluster AND r.hour_start = h.hour_start AND r.{mine} "
+        f"GROUP BY ALL HAVING count(*) = {rollup.DAY // HOUR} "
+        f"EXCEPT SELECT cluster, day_start FROM rollup_days WHERE {mine}")
+    try:
+        found = cursor.execute("SELECT count(*) FROM compacting").fetchone()
+        days = int(found[0]) if found else 0
+        if not days:
+            return 0
+
+        def rows_of(table: str) -> str:
+            return (f"(SELECT t.* EXCLUDE (fingerprint) FROM {table} AS t SEMI JOIN compacting AS c "
+                    f"ON c.cluster = coalesce(t.cluster, '') AND c.day_start = t.segment_start - t.segment_start % "
+                    f"{rollup.DAY} WHERE t.{mine})")
+
+        for level in rollup.HOURLY:
+            cursor.execute(f"INSERT INTO {_days_of(level)} BY NAME SELECT '{_checked(fingerprint)}' AS fingerprint, * "
+                           f"FROM ({rollup.rows_sql(level, rows_of(_hours_of(level)), rollup.DAY)})")
+        cursor.execute(f"INSERT INTO rollup_days_nodes BY NAME SELECT '{_checked(fingerprint)}' AS fingerprint, * "
+                       f"FROM ({rollup.node_rows_sql(rows_of('rollup_nodes'), rollup.DAY)})")
+        cursor.execute(f"CREATE TEMP TABLE folded AS {rollup.rows_sql('pod', rows_of(_days_of('pod')), rollup.DAY)}")
+        cursor.execute(f"DELETE FROM {_days_of('pod')} AS t WHERE t.{mine} AND EXISTS (SELECT 1 FROM compacting AS c "
+                       f"WHERE c.cluster = coalesce(t.cluster, '') AND c.day_start = t.segment_start)")
+        cursor.execute(f"INSERT INTO {_days_of('pod')} BY NAME SELECT '{_checked(fingerprint)}' AS fingerprint, * "
+                       "FROM folded")
+        cursor.execute("DROP TABLE folded")
+        cursor.execute(f"INSERT INTO rollup_days SELECT cluster, day_start, '{_checked(fingerprint)}' FROM compacting")
+        return days
+    finally:
+        cursor.execute("DROP TABLE IF EXISTS compacting")

@@ -277,6 +277,8 @@ class DuckDBLedger:
                     rows = stages.build_rollups(cursor, facts, book, method=method, span=span)
                     rollups.write_span(cursor, rows, fingerprint, span)
                 built += (span[1] - span[0]) // 3600
+            with self._transaction() as cursor:
+                rollups.compact(cursor, fingerprint)
         return built
 
     def _fact_views(self, cursor: duckdb.DuckDBPyConnection, start: int, end: int, live: FactBatch | None,
@@ -303,6 +305,21 @@ class DuckDBLedger:
         return Facts(con=cursor, containers=names["container_facts"], nodes=names["node_facts"],
                      volumes=names["volume_facts"], quotas=names["quota_facts"])
 
+    @staticmethod
+    def _stored_runs(cursor: duckdb.DuckDBPyConnection, plan: RollupPlan, start: int, end: int,
+                     hours: Collection[int] | None) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The runs of hours `plan` reads as hour rows and as day rows: compacted days whose every
+        hour is stored and read from the ledger (`hours`) and that the plan's sets admit
+        (`RollupPlan.day_fits`); the other stored hours as hour rows where the level has them."""
+        covered = set(rollups.covered(cursor, plan.fingerprint, start, end))
+        if hours is not None:
+            covered &= set(hours)
+        days = [day for day in rollups.compacted_days(cursor, plan.fingerprint, start, end)
+                if plan.day_fits(day) and all(day + k * 3600 in covered for k in range(rollup.DAY // 3600))]
+        in_days = {day + k * 3600 for day in days for k in range(rollup.DAY // 3600)}
+        by_hour = sorted(covered - in_days) if plan.level in rollup.HOURLY else []
+        return rollups.runs(by_hour), rollups.runs(in_days)
+
     @contextmanager
     def facts(self, start: int, end: int, live: FactBatch | None = None, *, plan: RollupPlan | None = None,
               hours: Collection[int] | None = None) -> Iterator[Facts]:
@@ -319,11 +336,10 @@ class DuckDBLedger:
             spans = base
             stored = None
             if plan is not None:
-                covered = rollups.covered(cursor, plan.fingerprint, start, end)
-                stored_runs = rollups.runs(covered if hours is None else set(covered) & set(hours))
-                if stored_runs:
-                    stored = rollups.stored_views(cursor, plan, stored_runs)
-                    spans = rollups.intersect(base, rollups.complement(stored_runs, start, end))
+                hour_runs, day_runs = self._stored_runs(cursor, plan, start, end, hours)
+                if hour_runs or day_runs:
+                    stored = rollups.stored_views(cursor, plan, hour_runs, day_runs)
+                    spans = rollups.intersect(base, rollups.complement(sorted(hour_runs + day_runs), start, end))
             facts = self._fact_views(cursor, start, end, live, spans, None if hours is None else base)
             yield dataclasses.replace(facts, stored=stored)
         finally:

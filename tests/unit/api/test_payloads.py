@@ -15,7 +15,7 @@ import pytest
 from kubetally.api.payloads import CSV_COLUMNS, REASONS, cost_csv_lines, cost_json, status, usage_json
 from kubetally.domain.vocabulary import Item, Method
 from kubetally.domain.window import Window
-from kubetally.engine.query import IDLE, WORKLOAD, CostRow, CostTable, UsageRow
+from kubetally.engine.query import IDLE, WORKLOAD, CostRow, CostTable, UsageRow, WorkloadRows
 
 T0 = 1711238400  # 2024-03-24T00:00:00Z
 T1, T2, T3 = T0 + 3600, T0 + 7200, T0 + 10800
@@ -50,8 +50,17 @@ WEB_A = replace(POD, step_start=T1, step_end=T2, key=("web-0",), labels={},
 WEB_B = replace(WEB_A, properties={"namespace": "shop", "pod": "web-0", "podUID": "uid-b"}, cost=2.5)
 NODE_IDLE = replace(IDLE_ROW, step_start=T1, step_end=T2, key=("idle:n1",),
                     properties={"node": "n1", "cluster": "c1", "providerID": "cn-hangzhou.i-abc"})
-TABLE = CostTable(rows=(POD, IDLE_ROW, WEB_A, WEB_B, NODE_IDLE), steps=(), currency="CNY", custom_currency="USD",
-                  price_source="costweights/default")
+
+
+def table_of(rows: tuple[CostRow, ...], **changes: object) -> CostTable:
+    """A table of `rows` (answer order): the workload ones as the engine's columns, the rest as rows."""
+    settings: dict[str, Any] = {"steps": (), "currency": "CNY", "custom_currency": "USD",
+                                "price_source": "costweights/default", **changes}
+    return CostTable(workload=WorkloadRows.of(row for row in rows if row.kind == WORKLOAD),
+                     others=tuple(row for row in rows if row.kind != WORKLOAD), **settings)
+
+
+TABLE = table_of((POD, IDLE_ROW, WEB_A, WEB_B, NODE_IDLE))
 
 
 def render(table: CostTable = TABLE, coverage: float | None = 0.875) -> dict[str, object]:
@@ -137,7 +146,7 @@ def test_reused_pod_names_get_their_uid() -> None:
     ],
 )
 def test_name_collisions_in_one_step(rows: tuple[CostRow, ...], names: list[str]) -> None:
-    data = render(replace(TABLE, rows=rows))["data"]
+    data = render(table_of(rows))["data"]
     assert isinstance(data, list)
     assert list(data[1]) == names
 
@@ -152,7 +161,7 @@ def test_json_round_trips_at_full_precision() -> None:
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_non_finite_numbers_are_refused(field: str, bad: float) -> None:
     changes: dict[str, Any] = {field: bad}
-    table = replace(TABLE, rows=(replace(POD, **changes),))
+    table = table_of((replace(POD, **changes),))
     with pytest.raises(ValueError, match="non-finite"):
         render(table)
     with pytest.raises(ValueError, match="non-finite"):
@@ -163,7 +172,7 @@ def test_non_finite_numbers_are_refused(field: str, bad: float) -> None:
 
 def test_row_outside_the_steps_is_a_bug() -> None:
     with pytest.raises(ValueError, match="not a step"):
-        render(replace(TABLE, rows=(replace(POD, step_end=T0 + 60),)))
+        render(table_of((replace(POD, step_end=T0 + 60),)))
 
 
 # --- CSV ---------------------------------------------------------------------------------------------
@@ -173,7 +182,7 @@ HEADER = ("start,end,name,cluster,namespace,pod,node,controllerKind,controller,p
 
 
 def test_csv_header_and_rows_in_step_order() -> None:
-    lines = list(cost_csv_lines(replace(TABLE, rows=(WEB_A, POD, IDLE_ROW))))
+    lines = list(cost_csv_lines(table_of((WEB_A, POD, IDLE_ROW))))
     assert lines[0] == HEADER
     assert tuple(HEADER.strip().split(",")) == CSV_COLUMNS
     assert lines[1:] == [
@@ -189,7 +198,7 @@ def test_csv_quoting_and_injection_defence() -> None:
     row = replace(POD, key=("=SUM(A1)",), custom_cost=None,
                   properties={"namespace": 'a,"b"', "pod": "-x", "node": "@n", "controller": "+c",
                               "cluster": "\tc", "providerID": "line\nbreak", "controllerKind": "Deploy=ment"})
-    lines = list(cost_csv_lines(replace(TABLE, rows=(row,))))
+    lines = list(cost_csv_lines(table_of((row,))))
     assert lines[1] == ("2024-03-24T00:00:00Z,2024-03-24T01:00:00Z,'=SUM(A1),'\tc,\"a,\"\"b\"\"\",'-x,'@n,"
                         "Deploy=ment,'+c,\"line\nbreak\",0.5,0.25,1073741824.0,536870912.0,0.30000000000000004,0.25,\r\n")
     parsed = next(csv.reader(io.StringIO(lines[1])))
@@ -198,9 +207,9 @@ def test_csv_quoting_and_injection_defence() -> None:
 
 
 def test_csv_reused_names_and_empty_table() -> None:
-    lines = list(cost_csv_lines(replace(TABLE, rows=(WEB_A, WEB_B))))
+    lines = list(cost_csv_lines(table_of((WEB_A, WEB_B))))
     assert [line.split(",")[2] for line in lines[1:]] == ["web-0/uid-a", "web-0/uid-b"]
-    assert list(cost_csv_lines(replace(TABLE, rows=()))) == [HEADER]
+    assert list(cost_csv_lines(table_of(()))) == [HEADER]
 
 
 # --- Alauda usage ------------------------------------------------------------------------------------

@@ -1,22 +1,25 @@
 """The rollup plan is decided once, from the query and the prices, and the engine trusts it.
 
 Expected plans follow the rules of `engine.plan` by hand: a cost query reads stored rows when its
-method is Request or Effective, it has no filter and no customWeights, it shares idle weighted over
-the cluster or not at all, and its keys lie in one level (namespace ⊂ cluster, namespace, project;
-node ⊂ cluster, node, provider_id; controller ⊂ … controller_kind, controller; the first that fits).
-Usage reads the namespace level for Cpu and Memory by Request or Effective only.
+method is Request, Effective or Usage, it has no customWeights, it shares idle weighted over the
+cluster or not at all, and its keys and the columns its filter tests lie in one level (namespace ⊂
+cluster, namespace, project; node ⊂ cluster, node, provider_id; controller ⊂ … controller_kind,
+controller; pod ⊂ all of them and labels; the first that fits). Usage reads the namespace level for
+Cpu and Memory by a container basis only.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from kubetally.domain.aggregation import parse_aggregate
 from kubetally.domain.filters import parse_filter
 from kubetally.domain.vocabulary import Item, Method, ShareSplit
-from kubetally.domain.window import CalendarStep, calendar_periods, parse_date_range
+from kubetally.domain.window import CalendarStep, Window, calendar_periods, parse_date_range
 from kubetally.engine import rollup
 from kubetally.engine.plan import RollupPlan, plan_cost, plan_usage, stored_for
 from kubetally.engine.query import CostQuery, UsageQuery
@@ -32,14 +35,19 @@ COST_PLANS = [
     ("node", Method.REQUEST, None, False, False, ShareSplit.WEIGHTED, True, "node"),  # shares unused
     ("controller", Method.EFFECTIVE, None, False, False, ShareSplit.WEIGHTED, False, "controller"),
     ("controllerKind", Method.REQUEST, None, False, False, ShareSplit.WEIGHTED, False, "controller"),
-    ("namespace", Method.USAGE, None, False, False, ShareSplit.WEIGHTED, False, None),  # not maintained
-    ("namespace", Method.REQUEST, 'namespace:"shop"', False, False, ShareSplit.WEIGHTED, False, None),
+    ("namespace", Method.USAGE, None, False, False, ShareSplit.WEIGHTED, False, "namespace"),
+    ("namespace", Method.REQUEST, 'namespace:"shop","web"', False, False, ShareSplit.WEIGHTED, False, "namespace"),
+    ("project", Method.REQUEST, 'project!:"a"+cluster:"c1"', False, False, ShareSplit.WEIGHTED, False, "namespace"),
+    ("namespace", Method.REQUEST, 'label[app]:"web"', False, False, ShareSplit.WEIGHTED, False, "pod"),
+    ("controller", Method.EFFECTIVE, 'namespace:"shop"', False, False, ShareSplit.WEIGHTED, False, "controller"),
+    ("node", Method.EFFECTIVE, 'namespace:"shop"', False, False, ShareSplit.WEIGHTED, False, "pod"),
+    ("pod", Method.REQUEST, 'namespace:"shop"', False, False, ShareSplit.WEIGHTED, False, "pod"),
     ("namespace", Method.REQUEST, None, True, False, ShareSplit.WEIGHTED, False, None),  # customWeights
     ("namespace", Method.REQUEST, None, False, True, ShareSplit.EVEN, False, None),  # other shares
     ("namespace", Method.REQUEST, None, False, True, ShareSplit.WEIGHTED, True, None),  # shares per node
-    ("pod", Method.REQUEST, None, False, False, ShareSplit.WEIGHTED, False, None),
-    ("label:team", Method.REQUEST, None, False, False, ShareSplit.WEIGHTED, False, None),
-    ("namespace,node", Method.REQUEST, None, False, False, ShareSplit.WEIGHTED, False, None),  # no level
+    ("pod", Method.REQUEST, None, False, False, ShareSplit.WEIGHTED, False, "pod"),
+    ("label:team", Method.REQUEST, None, False, False, ShareSplit.WEIGHTED, False, "pod"),
+    ("namespace,node", Method.REQUEST, None, False, False, ShareSplit.WEIGHTED, False, "pod"),
 ]
 
 
@@ -51,7 +59,8 @@ def test_a_cost_query_is_planned_from_its_settings(aggregate: str, method: Metho
     query = CostQuery(window=topology.WINDOW, aggregate=parse_aggregate(aggregate), filter=parse_filter(where),
                       method=method, share_idle=share_idle, share_split=split, idle_by_node=by_node)
     plan = plan_cost(query, BOOK, custom_prices=topology.default_book() if custom else None)
-    assert plan == (None if level is None else RollupPlan(method, rollup.fingerprint(BOOK, method), level))
+    expected = RollupPlan(method, rollup.fingerprint(BOOK, method), level, (), days=not share_idle)
+    assert plan == (None if level is None else expected)
 
 
 def test_the_plan_names_the_prices_it_was_made_for() -> None:
@@ -67,7 +76,7 @@ def test_the_plan_names_the_prices_it_was_made_for() -> None:
 @pytest.mark.parametrize(("item", "method", "level"), [
     (Item.CPU, Method.EFFECTIVE, "namespace"),
     (Item.MEMORY, Method.REQUEST, "namespace"),
-    (Item.CPU, Method.USAGE, None),  # not maintained
+    (Item.CPU, Method.USAGE, "namespace"),
     (Item.STORAGE, Method.EFFECTIVE, None),  # volumes have no rollups
     (Item.MEMORY, Method.PROJECT_QUOTA, None),  # quota facts
 ])
@@ -89,3 +98,32 @@ def test_the_engine_takes_only_the_stored_rows_of_its_plan() -> None:
         stored_for(stored, RollupPlan(Method.EFFECTIVE, plan.fingerprint, "controller"))
     with pytest.raises(ValueError, match="its plan: Request rows at level namespace"):
         stored_for(stored, RollupPlan(Method.REQUEST, plan.fingerprint, "namespace"))
+
+
+def test_the_plan_carries_the_set_boundaries_day_rows_must_not_cross() -> None:
+    """A 2-day window from 2026-01-01T00:00Z (1767225600): by day its one boundary is the midnight
+    between (both days fit); by 6 hours the boundaries fall inside each day (none fits); in
+    Asia/Kolkata (+05:30) the local midnight 1767205800 + 86400 = 1767292200 cuts day 1; sharing
+    idle reads no day rows at all."""
+    window = Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC))
+    day1, day2 = 1767225600, 1767225600 + 86400
+
+    def planned(**settings: object) -> RollupPlan:
+        found = plan_cost(CostQuery(window=window, aggregate=parse_aggregate("namespace"), **settings), BOOK)
+        assert found is not None
+        return found
+
+    by_day = planned(step_seconds=86400)
+    assert by_day.boundaries == (day2,)
+    assert by_day.day_fits(day1)
+    assert by_day.day_fits(day2)
+    by_six = planned(step_seconds=6 * 3600)
+    assert not by_six.day_fits(day1)
+    assert not by_six.day_fits(day2)
+    kolkata = planned(step_seconds=86400, time_zone=ZoneInfo("Asia/Kolkata"))
+    assert 1767292200 in kolkata.boundaries
+    assert not kolkata.day_fits(day1)
+    whole = planned()
+    assert whole.boundaries == ()
+    assert whole.day_fits(day1)
+    assert not planned(step_seconds=86400, share_idle=True).day_fits(day1)

@@ -28,7 +28,7 @@ from kubetally.domain.vocabulary import Item, Method, ShareSplit, UsageKind
 from kubetally.domain.window import CalendarStep, Window, calendar_periods, parse_date_range
 from kubetally.engine import pipeline, plan, rollup, usage
 from kubetally.engine.plan import RollupPlan
-from kubetally.engine.query import CostQuery, CostTable, UsageQuery
+from kubetally.engine.query import CostQuery, CostRow, CostTable, UsageQuery
 from kubetally.facts.batch import FactBatch
 from kubetally.ledger import rollups
 from kubetally.ledger.store import DuckDBLedger
@@ -40,9 +40,10 @@ T0, H = topology.T0, 3600
 
 
 def wanted(book: PriceBook, query: CostQuery) -> RollupPlan:
-    level = rollup.level_for(query.aggregate)
-    assert level is not None
-    return RollupPlan(query.method, rollup.fingerprint(book, query.method), level)
+    """The planner's own plan (its level, fingerprint, set boundaries and days), which must exist."""
+    found = plan.plan_cost(query, book)
+    assert found is not None, query
+    return found
 
 
 def answer(ledger: DuckDBLedger, book: PriceBook, query: CostQuery, *, stored: bool,
@@ -53,10 +54,17 @@ def answer(ledger: DuckDBLedger, book: PriceBook, query: CostQuery, *, stored: b
         return pipeline.compute(facts, book, query, plan=rollups), facts.stored is not None
 
 
+def _by_identity(rows: tuple[CostRow, ...]) -> list[CostRow]:
+    """Rows in an order that does not depend on cost: two rows whose costs differ by an ulp (summed
+    in another order) may swap in the answer's own order (cost descending)."""
+    return sorted(rows, key=lambda r: (r.step_start, r.kind, r.key, tuple(sorted(r.properties.items()))))
+
+
 def assert_same(live: CostTable, stored: CostTable) -> None:
     assert len(live.rows) == len(stored.rows)
     assert live.diagnostics == stored.diagnostics
-    for a, b in zip([*live.rows, *live.steps], [*stored.rows, *stored.steps], strict=True):
+    for a, b in zip([*_by_identity(live.rows), *live.steps], [*_by_identity(stored.rows), *stored.steps],
+                    strict=True):
         for field in dataclasses.fields(a):
             x, y = getattr(a, field.name), getattr(b, field.name)
             if isinstance(x, float):
@@ -120,7 +128,11 @@ def test_every_stored_answer_equals_the_live_one(tmp_path: Path, preset: object)
 
 
 def test_rewritten_hours_and_live_edges_mix_with_stored_ones(tmp_path: Path) -> None:
-    spec = tiny()
+    """27 hours from a UTC midnight: day 1 whole, then 3 hours of day 2. Hour 25 is written again (a
+    re-ingest): every rollup of day 2 goes (its pod-level parts sum hours 24 and 25 together), day 1's
+    stay; hour 26 arrives live. So hours 24-26 come from facts and day 1 from stored rows."""
+    spec = dataclasses.replace(tiny(), hours=27)
+    assert spec.start % 86400 == 0
     cluster = generate(spec)
     ledger = DuckDBLedger(tmp_path / "l.duckdb")
     hours = list(range(spec.start, spec.end, H))
@@ -128,51 +140,58 @@ def test_rewritten_hours_and_live_edges_mix_with_stored_ones(tmp_path: Path) -> 
         ledger.write_hour(spec.name, hour, batch_of(fact_arrays(cluster, hour)), 1.0, ingested_at=spec.end)
     book = opencost_default()
     ledger.build_rollups(book)
-    # The first hour is written again (a re-ingest): its rollups go; the last hour arrives live.
-    ledger.write_hour(spec.name, hours[0], batch_of(fact_arrays(cluster, hours[0])), 1.0, ingested_at=spec.end)
+    ledger.write_hour(spec.name, hours[25], batch_of(fact_arrays(cluster, hours[25])), 1.0, ingested_at=spec.end)
     live_edge = batch_of(fact_arrays(cluster, hours[-1]))
     window = Window(datetime.fromtimestamp(spec.start, UTC), datetime.fromtimestamp(spec.end, UTC))
-    query = CostQuery(window=window, step_seconds=H, aggregate=(AggregateKey(Dimension.NAMESPACE),),
-                      method=Method.EFFECTIVE, share_idle=True)
-    with ledger.facts(spec.start, spec.end, live_edge, plan=wanted(book, query)) as facts:
-        assert facts.con.execute(f"SELECT count(*) FROM {facts.stored.pods}").fetchone()[0] > 0  # type: ignore[index,union-attr]
-        hours_in_facts = facts.con.execute(
-            f"SELECT DISTINCT segment_start - segment_start % 3600 FROM {facts.containers} ORDER BY 1").fetchall()
-    assert [h for (h,) in hours_in_facts] == [hours[0], hours[-1]]
-    assert_same(answer(ledger, book, query, stored=False, live=live_edge)[0],
-                answer(ledger, book, query, stored=True, live=live_edge)[0])
+    for step, keys in ((H, (Dimension.NAMESPACE,)), (86400, (Dimension.POD,)), (None, (Dimension.CONTROLLER,))):
+        query = CostQuery(window=window, step_seconds=step, aggregate=tuple(AggregateKey(k) for k in keys),
+                          method=Method.EFFECTIVE, share_idle=step == H)
+        with ledger.facts(spec.start, spec.end, live_edge, plan=wanted(book, query)) as facts:
+            assert facts.stored is not None
+            assert facts.con.execute(f"SELECT count(*) FROM {facts.stored.pods}").fetchone()[0] > 0  # type: ignore[index]
+            hours_in_facts = facts.con.execute(
+                f"SELECT DISTINCT segment_start - segment_start % 3600 FROM {facts.containers} ORDER BY 1").fetchall()
+        assert [h for (h,) in hours_in_facts] == hours[24:], (step, keys)
+        assert_same(answer(ledger, book, query, stored=False, live=live_edge)[0],
+                    answer(ledger, book, query, stored=True, live=live_edge)[0])
+    assert ledger.build_rollups(book) == 2 * len(rollup.METHODS)  # day 2's two ledger hours, rebuilt
 
 
 def test_alauda_usage_from_stored_rows_equals_usage_from_facts(tmp_path: Path) -> None:
-    """Cpu and Memory usage by project, namespace and cluster, with one hour rewritten (so one hour
-    comes from the facts and the rest from the rollups)."""
-    spec = small()
+    """Cpu and Memory usage by project, namespace and cluster over 2026-01-01..02 by day, with hour 27
+    rewritten: day 1 comes from its day rows, day 2 (its rollups forgotten) from the facts; by week,
+    the same from day 1's day rows and day 2's facts within one period."""
+    spec = dataclasses.replace(small(), hours=30)
     cluster = generate(spec)
     ledger = DuckDBLedger(tmp_path / "l.duckdb")
     for hour in range(spec.start, spec.end, H):
         ledger.write_hour(spec.name, hour, batch_of(fact_arrays(cluster, hour)), 1.0, ingested_at=spec.end)
     book = opencost_default()
     ledger.build_rollups(book)
-    ledger.write_hour(spec.name, spec.start + 5 * H, batch_of(fact_arrays(cluster, spec.start + 5 * H)), 1.0,
+    ledger.write_hour(spec.name, spec.start + 27 * H, batch_of(fact_arrays(cluster, spec.start + 27 * H)), 1.0,
                       ingested_at=spec.end)
-    periods = calendar_periods(parse_date_range("2026-01-01", "2026-01-01"), CalendarStep.DAY)
-    start, end = periods[0].window.start_epoch(), periods[-1].window.end_epoch()
     kinds = [(UsageKind.PROJECT_ALL, None), (UsageKind.NAMESPACE_ALL, None), (UsageKind.CLUSTER_ALL, None),
              (UsageKind.NAMESPACE, "ns-002")]
-    for (kind, name), item, method in itertools.product(kinds, [Item.CPU, Item.MEMORY], list(rollup.METHODS)):
-        query = UsageQuery(periods=periods, kind=kind, item=item, method=method, name=name)
-        with ledger.facts(start, end) as facts:
-            live = usage.compute_usage(facts, book, query)
-        namespaces = RollupPlan(method, rollup.fingerprint(book, method), "namespace")
-        with ledger.facts(start, end, plan=namespaces) as facts:
-            assert facts.stored is not None
-            stored = usage.compute_usage(facts, book, query, plan=namespaces)
-        assert live, query
-        assert [(r.project, r.cluster, r.namespace, r.start) for r in live] == [
-            (r.project, r.cluster, r.namespace, r.start) for r in stored]
-        for a, b in zip(live, stored, strict=True):
-            assert a.usage == pytest.approx(b.usage, rel=1e-9, abs=1e-12)
-            assert a.cost == pytest.approx(b.cost, rel=1e-9, abs=1e-12)
+    for step in (CalendarStep.DAY, CalendarStep.WEEK):
+        periods = calendar_periods(parse_date_range("2026-01-01", "2026-01-02"), step)
+        start, end = periods[0].window.start_epoch(), periods[-1].window.end_epoch()
+        for (kind, name), item, method in itertools.product(kinds, [Item.CPU, Item.MEMORY], list(rollup.METHODS)):
+            query = UsageQuery(periods=periods, kind=kind, item=item, method=method, name=name)
+            with ledger.facts(start, end) as facts:
+                live = usage.compute_usage(facts, book, query)
+            namespaces = plan.plan_usage(query, book)
+            assert namespaces is not None
+            with ledger.facts(start, end, plan=namespaces) as facts:
+                assert facts.stored is not None
+                assert facts.con.execute(f"SELECT DISTINCT segment_end - segment_start FROM {facts.stored.pods}"
+                                         ).fetchall() == [(86400,)]  # day 1, as one day row per group
+                stored = usage.compute_usage(facts, book, query, plan=namespaces)
+            assert live, query
+            assert [(r.project, r.cluster, r.namespace, r.start) for r in live] == [
+                (r.project, r.cluster, r.namespace, r.start) for r in stored]
+            for a, b in zip(live, stored, strict=True):
+                assert a.usage == pytest.approx(b.usage, rel=1e-9, abs=1e-12)
+                assert a.cost == pytest.approx(b.cost, rel=1e-9, abs=1e-12)
 
 
 def test_a_price_change_makes_stored_rows_stale_until_rebuilt(tmp_path: Path) -> None:
@@ -196,15 +215,18 @@ def test_queries_rollups_cannot_answer_are_refused_or_computed_live() -> None:
     assert rollup.level_for((AggregateKey(Dimension.CLUSTER), AggregateKey(Dimension.PROJECT))) == "namespace"
     assert rollup.level_for((AggregateKey(Dimension.NODE),)) == "node"
     assert rollup.level_for((AggregateKey(Dimension.CONTROLLER_KIND),)) == "controller"
-    assert rollup.level_for((AggregateKey(Dimension.POD),)) is None
-    assert rollup.level_for((AggregateKey(Dimension.LABEL, "team"),)) is None
-    assert rollup.level_for((AggregateKey(Dimension.NAMESPACE), AggregateKey(Dimension.NODE))) is None
+    assert rollup.level_for((AggregateKey(Dimension.POD),)) == "pod"
+    assert rollup.level_for((AggregateKey(Dimension.LABEL, "team"),)) == "pod"
+    assert rollup.level_for((AggregateKey(Dimension.NAMESPACE), AggregateKey(Dimension.NODE))) == "pod"
+    assert rollup.level_for((AggregateKey(Dimension.NAMESPACE),), frozenset({"namespace", "project"})) == "namespace"
+    assert rollup.level_for((AggregateKey(Dimension.NAMESPACE),), frozenset({"labels"})) == "pod"
+    assert rollup.level_for((AggregateKey(Dimension.NODE),), frozenset({"controller"})) == "pod"
     weighted = ShareSplit.WEIGHTED
-    usable = functools.partial(plan.usable, method=Method.REQUEST, has_filter=False, has_custom=False,
+    usable = functools.partial(plan.usable, method=Method.REQUEST, has_custom=False,
                                share_idle=False, split=weighted, idle_by_node=False)
     assert usable(share_idle=True)
-    assert not usable(method=Method.USAGE)  # not maintained
-    assert not usable(has_filter=True)  # a filter
+    assert usable(method=Method.USAGE)
+    assert not usable(method=Method.PROJECT_QUOTA)  # not a container basis
     assert not usable(has_custom=True)  # customWeights
     assert not usable(share_idle=True, split=ShareSplit.EVEN)  # other shares
     assert usable(split=ShareSplit.EVEN, idle_by_node=True)  # shares unused
