@@ -4,7 +4,9 @@ Why: loading 30 days × 10k pods at 60 s into Prometheus would be billions of sa
 under test is about serving from the ledger, so the ledger is filled straight from the generator's
 exact facts (`synthetic.fact_arrays`, the same facts the ingest is proven to derive from the
 metrics in tests/integration), one `write_hour` per hour as the ingest does. The file is cached
-under `<cache>/bench/`, keyed by the generator and ledger code, because writing it takes minutes.
+under `<cache>/bench/`, keyed by the generator, the fact code (`kubetally.facts`: the schema, the
+batch and the insert) and the ledger's `SCHEMA_VERSION`, because writing it takes minutes. Rollups
+are not part of the key: the bench rebuilds them (`kubetally rollups --rebuild`) on every run.
 """
 
 from __future__ import annotations
@@ -15,15 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from kubetally import facts as facts_package
-from kubetally import ledger as ledger_package
 from kubetally.facts.batch import FactBatch, encode_labels
-from kubetally.ledger.store import DuckDBLedger
+from kubetally.ledger.store import SCHEMA_VERSION, DuckDBLedger
 from kubetally.localprom import cache_key
 from kubetally.processes import Log
 from kubetally.synthetic import Cluster, FactArrays, fact_arrays
 
-#: The code that shapes a stored fact (the batch, its insert, the ledger): a change to it rebuilds the cache.
-_LEDGER_CODE = (Path(facts_package.__file__).resolve().parent, Path(ledger_package.__file__).resolve().parent)
+#: The code that shapes a stored fact (the schema, the batch, its insert): a change to it rebuilds the cache.
+_FACT_CODE = Path(facts_package.__file__).resolve().parent
 _TABLES = {"container_facts": "containers", "node_facts": "nodes", "volume_facts": "volumes", "quota_facts": "quotas"}
 
 
@@ -41,8 +42,8 @@ def batch_of(arrays: FactArrays) -> FactBatch:
 
 def generated_ledger(cluster: Cluster, cache: Path, *, log: Log) -> Path:
     """A ledger file holding every hour of `cluster` (built once, then reused)."""
-    key = cache_key(cluster.spec, *_LEDGER_CODE)
-    path = cache / "bench" / f"ledger-{cluster.spec.name}-{cluster.spec.hours}h-{key}.duckdb"
+    key = cache_key(cluster.spec, _FACT_CODE)
+    path = cache / "bench" / f"ledger-v{SCHEMA_VERSION}-{cluster.spec.name}-{cluster.spec.hours}h-{key}.duckdb"
     if path.is_file():
         log(f"==> reusing the generated ledger {path}")
         return path

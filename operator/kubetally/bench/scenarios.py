@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from kubetally import ingest
-from kubetally.bench.measure import CountingSource, Timing, timed, timed_async
+from kubetally.bench.measure import CountingSource, EvalTimes, Timing, TimingTransport, timed, timed_async
 from kubetally.ledger.store import DuckDBLedger
 from kubetally.localprom import source_config
 from kubetally.processes import background, free_port, wait_ready
@@ -173,16 +173,20 @@ def rollups_subprocess(ledger: Path) -> tuple[float, float, int]:
 
 
 def counted_ingest(prometheus: str, ledger_path: Path, spec: ClusterSpec, start: int, end: int) -> CountingSource:
-    """Ingest [start, end) in-process through a CountingSource: how many samples each query read."""
+    """Ingest [start, end) in-process through a CountingSource: how many samples each query read,
+    Prometheus' own evaluation time of each (`TimingTransport`), and the ingest's wall time."""
 
     async def run() -> CountingSource:
-        async with PrometheusClient(prometheus) as client:
-            source = CountingSource(client)
+        times = EvalTimes()
+        async with PrometheusClient(prometheus, transport=TimingTransport(times)) as client:
+            source = CountingSource(client, timings=times)
             ledger = DuckDBLedger(ledger_path)
+            started = time.perf_counter()
             try:
                 await ingest.ingest_range(source, ledger, source_config(spec), start, end, now=end)
             finally:
                 ledger.close()
+            source.wall_seconds = time.perf_counter() - started
             return source
 
     return asyncio.run(run())

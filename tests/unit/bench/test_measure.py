@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from kubetally.bench.measure import Timing, peak_rss_mib
+import httpx
+import pytest
+
+from kubetally.bench.measure import (
+    CountingSource,
+    EvalTimes,
+    Timing,
+    TimingTransport,
+    peak_rss_mib,
+    reset_peak_rss,
+    stats_timings,
+)
 from kubetally.bench.run import PROFILE_HEADING, write_results
 from kubetally.bench.scenarios import Figure, seconds
+from kubetally.sources.prometheus import PrometheusClient
 
 
 def test_median_and_nearest_rank_p95() -> None:
@@ -54,3 +67,62 @@ def test_results_say_only_what_the_run_measured(tmp_path: Path) -> None:
     assert data.startswith("Data: scale M = `presets.medium()` (50 nodes, ~1k pods, 7 days at 300 s). Each figure")
     assert "scale L" not in data
     assert lines.index(PROFILE_HEADING) == lines.index("PROFILE LINE 1") - 1
+
+
+#: A Prometheus answer to `stats=all` (2.42's field order: result, then stats), with a label value
+#: spelling `"timings":` to show it cannot be mistaken for the key.
+ANSWER = (b'{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"odd":"\\"timings\\": 9"},'
+          b'"values":[[1767225600,"1"]]}],"stats":{"timings":{"evalTotalTime":0.25,"resultSortTime":0,'
+          b'"queryPreparationTime":0.01,"innerEvalTime":0.2,"execQueueTime":0.001,"execTotalTime":0.3},'
+          b'"samples":{"totalQueryableSamples":12,"peakSamples":3}}}}')
+
+
+def test_stats_timings_read_from_the_end_of_the_answer() -> None:
+    assert stats_timings(ANSWER) == (0.25, 0.3)
+    assert stats_timings(b'{"status":"success","data":{"resultType":"matrix","result":[]}}') is None
+    assert stats_timings(b'{"data":{"stats":{"timings":{"evalTotalTime":"x"}}}}') is None
+
+
+def test_timing_transport_records_prometheus_own_time_under_the_real_client() -> None:
+    """Two range queries through PrometheusClient over a TimingTransport: both evaluation times
+    recorded (0.25 s each), the series and sample count still reach the caller unchanged, and the
+    requests asked for an uncompressed body. An instant query is passed through."""
+    seen: list[str] = []
+
+    class Server(httpx.AsyncBaseTransport):
+        """Answers with an unread stream, as the network transport does."""
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            seen.append(request.headers.get("Accept-Encoding", ""))
+            body = ANSWER
+            if request.url.path.endswith("/api/v1/query"):
+                body = b'{"status":"success","data":{"resultType":"vector","result":[]}}'
+            return httpx.Response(200, headers={"Content-Type": "application/json"}, stream=httpx.ByteStream(body))
+
+    async def run() -> tuple[CountingSource, EvalTimes]:
+        times = EvalTimes()
+        transport = TimingTransport(times, inner=Server())
+        async with PrometheusClient("http://prometheus.test", transport=transport) as client:
+            source = CountingSource(client, timings=times)
+            for _ in range(2):
+                [series] = await source.query_range("up", 1767225600, 1767225660, 60)
+                assert series.labels == {"odd": '"timings": 9'}
+                assert list(series.values) == [1.0]
+            assert await client.query("up", 1767225600) == []
+        return source, times
+
+    source, times = asyncio.run(run())
+    assert (source.queries, source.peak_samples) == (2, 12)
+    assert (times.eval_seconds, times.exec_seconds, times.missing) == ([0.25, 0.25], [0.3, 0.3], 0)
+    assert seen[:2] == ["identity", "identity"]
+
+
+def test_reset_peak_rss_of_this_process() -> None:
+    """256 MiB made resident then freed: VmHWM keeps it; after a reset it restarts from the current
+    RSS, so it drops by (nearly) the 256 MiB."""
+    blob = b"\x01" * (256 * 2**20)
+    before = peak_rss_mib()
+    del blob
+    if not reset_peak_rss():
+        pytest.skip("this kernel refuses /proc/self/clear_refs")
+    assert peak_rss_mib() < before - 200
