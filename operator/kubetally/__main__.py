@@ -54,6 +54,15 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> int:
+    """A whole number ≥ 1 (argparse applies it to string defaults too)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1, e.g. 2")
+    return int(text)
+
+
+_QUERIES_HELP = ("how many cost and usage questions are computed at once (default: the CPU count); the others wait "
+                 "their turn, so memory stays bounded however many clients ask")
 _AUTH_HELP = ("kubernetes: check every caller's bearer token (TokenReview) and namespaces (SubjectAccessReview) "
               "with the Kubernetes API of KUBECONFIG or the in-cluster service account; none: open, loopback only")
 
@@ -113,6 +122,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--backfill-days", type=int, default=int(_env("backfill-days", "30") or 30))
     serve.add_argument("--now", type=_time, default=None, help="replay: pretend the current time is T")
     serve.add_argument("--memory-limit", default=_env("memory-limit"), help=_MEMORY_HELP)
+    serve.add_argument("--max-queries", type=_positive, default=_env("max-queries", str(os.cpu_count() or 2)),
+                       help=_QUERIES_HELP)
     serve.add_argument("--live-budget", type=_seconds, default=_env("live-budget", "3"), help=_BUDGET_HELP)
     serve.add_argument("--timeout", type=_seconds, default=_env("timeout", "60"), help=_TIMEOUT_HELP)
     serve.add_argument("--ingest-interval", type=_seconds, default=_env("ingest-interval", "60"), help=_INTERVAL_HELP)
@@ -131,6 +142,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="comma-separated namespaces whose CostReports see every project")
     run.add_argument("--now", type=_time, default=None, help="replay: pretend the current time is T")
     run.add_argument("--memory-limit", default=_env("memory-limit"), help=_MEMORY_HELP)
+    run.add_argument("--max-queries", type=_positive, default=_env("max-queries", str(os.cpu_count() or 2)),
+                       help=_QUERIES_HELP)
     run.add_argument("--live-budget", type=_seconds, default=_env("live-budget", "3"), help=_BUDGET_HELP)
     run.add_argument("--timeout", type=_seconds, default=_env("timeout", "60"), help=_TIMEOUT_HELP)
     run.add_argument("--ingest-interval", type=_seconds, default=_env("ingest-interval", "60"), help=_INTERVAL_HELP)
@@ -155,7 +168,8 @@ async def _operator(args: argparse.Namespace) -> int:
     options = RunOptions(
         serve=ServeOptions(prometheus_url=args.prometheus_url, ledger=Path(args.ledger), weights=(), port=args.port,
                            host=args.host, config=_config(args), backfill_days=args.backfill_days, now=args.now,
-                           memory_limit=args.memory_limit, query_timeout_seconds=args.timeout,
+                           memory_limit=args.memory_limit, max_queries=args.max_queries,
+                           query_timeout_seconds=args.timeout,
                            ingest_interval_seconds=args.ingest_interval, **_access(args, auth=True)),
         admin_namespaces=frozenset(ns.strip() for ns in args.admin_namespaces.split(",") if ns.strip()),
     )
@@ -187,6 +201,7 @@ async def _serve(args: argparse.Namespace) -> int:
             backfill_days=args.backfill_days,
             now=args.now,
             memory_limit=args.memory_limit,
+            max_queries=args.max_queries,
             query_timeout_seconds=args.timeout,
             ingest_interval_seconds=args.ingest_interval,
             **_access(args, auth=args.auth == "kubernetes"),

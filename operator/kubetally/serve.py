@@ -80,6 +80,8 @@ class ServeOptions:
     ingest_interval_seconds: float = 60.0
     now: int | None = None
     memory_limit: str | None = None
+    #: How many questions the service computes at once (`CostService`); the others wait their turn.
+    max_queries: int = 2
     #: Deadline of one attempt of an ingest query (the whole request, connect included).
     query_timeout_seconds: float = 60.0
     #: Check every caller with the Kubernetes API (TokenReview, SubjectAccessReview); `run` always does.
@@ -363,7 +365,8 @@ async def assemble(options: ServeOptions) -> Process:
         stack.callback(ledger.close)
         gate = await open_gate(options, ledger, stack)
         clients = await open_clients(options, stack)
-        service = CostService(ledger, clients.live, options.config, make_clock(options.now))
+        service = CostService(ledger, clients.live, options.config, make_clock(options.now),
+                              max_queries=options.max_queries)
         weights = tuple(load_weights(service, options.weights))
         process = Process(options=options, ledger=ledger, clients=clients, service=service, gate=gate,
                           metrics=Metrics(), weights=weights, stack=stack.pop_all())

@@ -10,7 +10,10 @@ numbers everywhere (CORRECTNESS.md row 18). For a question it:
 3. plans the rollups once (`engine.plan.plan_cost`, `plan_usage`: which stored level, method and
    price fingerprint may answer, or facts only) and hands that one plan to the ledger, which fetches
    the rows stored for it for the hours it holds built, and to the engine, which trusts it;
-4. runs the pure engine on a private ledger cursor, in a worker thread, so the event loop stays free.
+4. runs the pure engine on a private ledger cursor, in a worker thread, so the event loop stays free,
+   at most `max_queries` at a time (`_computing`): sixteen clients on two cores gain nothing from
+   sixteen DuckDB queries at once, and each holds its working memory and its answer's columns until
+   the body is written; the others wait their turn (issue 15: peak memory under 16 clients).
    `refresh_rollups` keeps the rollups built for the default prices; the ingest loops call it after
    every pass.
 
@@ -65,13 +68,17 @@ class CostService:
     """The one place that turns a query into numbers."""
 
     def __init__(
-        self, ledger: DuckDBLedger, source: RangeSource, config: SourceConfig, clock: Callable[[], int]
+        self, ledger: DuckDBLedger, source: RangeSource, config: SourceConfig, clock: Callable[[], int],
+        *, max_queries: int = 2,
     ) -> None:
+        if max_queries < 1:
+            raise ValueError(f"max_queries must be at least 1, got {max_queries}")
         self.ledger = ledger
         self.source = source
         self.config = config
         self.clock = clock
         self.price_books = PriceBooks(ledger)
+        self._computing = asyncio.Semaphore(max_queries)
 
     def record_weights(self, name: str, spec: Mapping[str, object]) -> bool:
         """Store CostWeights `name` as a new price version if it changed (SpecError if invalid)."""
@@ -103,7 +110,8 @@ class CostService:
             with self.ledger.facts(start, end, live, plan=rollups, hours=plan.ledger_hours) as facts:
                 return pipeline.compute(facts, prices, query, custom_prices=custom, plan=rollups, max_rows=MAX_ROWS)
 
-        table = await asyncio.to_thread(compute)
+        async with self._computing:
+            table = await asyncio.to_thread(compute)
         groups = table.most_rows_in_a_step
         if groups > MAX_GROUPS:
             raise SpecError(
@@ -139,7 +147,8 @@ class CostService:
             with self.ledger.facts(start, end, live, plan=rollups, hours=plan.ledger_hours) as facts:
                 return usage.compute_usage(facts, prices, query, plan=rollups)
 
-        return await asyncio.to_thread(compute)
+        async with self._computing:
+            return await asyncio.to_thread(compute)
 
 
 def _future(known: int, end: int) -> str:
