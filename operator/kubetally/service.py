@@ -34,7 +34,7 @@ from kubetally.domain.sets import floor_to
 from kubetally.domain.timeparse import format_rfc3339
 from kubetally.engine import pipeline, usage
 from kubetally.engine.plan import plan_cost, plan_usage
-from kubetally.engine.query import CostQuery, CostTable, UsageQuery, UsageRow
+from kubetally.engine.query import CostQuery, CostTable, Renderer, UsageQuery, UsageRow
 from kubetally.ledger.pricebook import PriceBooks, record_cost_weights
 from kubetally.ledger.store import DuckDBLedger
 from kubetally.sources.catalogue import SourceConfig
@@ -96,7 +96,10 @@ class CostService:
             raise SpecError("customWeights", f"no CostWeights named {custom!r}; create it, or omit customWeights")
         return default, book
 
-    async def cost(self, query: CostQuery, custom_weights: str | None = None) -> CostAnswer:
+    async def cost(self, query: CostQuery, custom_weights: str | None = None, *,
+                   render: Renderer | None = None) -> CostAnswer:
+        """The answer to `query`; with `render` (a body's writer, `engine.query.Renderer`), its workload
+        rows come back as text written in DuckDB, not as row objects."""
         start, end = query.window.start_epoch(), query.window.end_epoch()
         prices, custom = self.books(custom_weights)
         cuts = [window.start_epoch() for window in query.sets[1:]]
@@ -108,7 +111,8 @@ class CostService:
 
         def compute() -> CostTable:
             with self.ledger.facts(start, end, live, plan=rollups, hours=plan.ledger_hours) as facts:
-                return pipeline.compute(facts, prices, query, custom_prices=custom, plan=rollups, max_rows=MAX_ROWS)
+                return pipeline.compute(facts, prices, query, custom_prices=custom, plan=rollups, max_rows=MAX_ROWS,
+                                        render=render)
 
         async with self._computing:
             table = await asyncio.to_thread(compute)

@@ -125,7 +125,9 @@ async def cost(request: web.Request) -> web.StreamResponse:
     )
     query = replace(parsed.query, filter=Scope.of_viewer(parsed.query.filter, seen.namespaces).filter,
                     ratio_within_answer=not seen.everything)
-    answer = await service.cost(query, parsed.custom_weights)
+    # JSON bodies are written by DuckDB (`payloads.cost_sets_sql`); CSV streams row objects.
+    render = payloads.cost_sets_sql if parsed.format == "json" else None
+    answer = await service.cost(query, parsed.custom_weights, render=render)
     return await _answer(request, answer, query, parsed.format)
 
 

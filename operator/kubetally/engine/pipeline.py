@@ -32,6 +32,7 @@ Units: money in the price book's currency; averages in cores and bytes; hours ar
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -53,6 +54,7 @@ from kubetally.engine.query import (
     CostRow,
     CostTable,
     Diagnostics,
+    Renderer,
     StepTotals,
     WorkloadRows,
 )
@@ -68,13 +70,14 @@ def needs_labels(query: CostQuery) -> bool:
 
 
 def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices: PriceBook | None = None,
-            plan: RollupPlan | None = None, max_rows: int | None = None) -> CostTable:
+            plan: RollupPlan | None = None, max_rows: int | None = None, render: Renderer | None = None) -> CostTable:
     """Answer `query` from `facts` priced by `prices` (and `custom_prices` for customCost), with
     `facts.stored` rows for the hours the ledger holds built for `plan` (None: facts only).
 
     With `max_rows`, an answer of more workload rows (groups × steps) is refused with a SpecError
     before the rows become Python objects: at scale L, 30 days by hour by controller is 1.9M rows,
-    which took 80 s and 8 GiB to build and would be ~1 GB of JSON."""
+    which took 80 s and 8 GiB to build and would be ~1 GB of JSON. With `render`, the workload rows
+    come back as its texts (`CostTable.rendered`), written in DuckDB (`engine.workload.render`)."""
     books = stages.books_of(prices, custom_prices)
     window = (query.window.start_epoch(), query.window.end_epoch())
     cursor = facts.con
@@ -91,25 +94,35 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
         step.check(cursor)
         totals = _step_totals(cursor, books, step)
         node_cost = {total.step_start: total.node_cost for total in totals}
-        # The answer is counted in DuckDB before any row becomes a Python object (see above).
-        workload.check_cap(workload.group(cursor, books, query, step.tagged("pod_shares")), max_rows)
-        rows = workload.fetch(cursor, books, query, step.TABLE, [total.node_cost for total in totals])
         others: list[CostRow] = []
         if query.idle and not query.share_idle:
             others += _idle_rows(cursor, books, query, step, node_cost)
         if query.share_idle and query.filter is None:
             others += _unallocated_rows(cursor, books, query, step, node_cost)
+        # The answer is counted in DuckDB before any row becomes a Python object (see above).
+        workload.check_cap(workload.group(cursor, books, query, step.tagged("pod_shares")), max_rows)
+        denominators = [total.node_cost for total in totals]
+        if query.ratio_within_answer:
+            denominators, others = _within_answer(workload.step_costs(cursor), others, step)
+        if render is None:
+            rows, rendered = workload.fetch(cursor, books, query, step.TABLE, denominators), None
+        else:
+            rows = WorkloadRows.of(())
+            rendered = workload.render(cursor, books, query, step.TABLE, denominators, render)
         diagnostics = _diagnostics(cursor, stored)
-    finally:
-        stages.release(cursor)
-        cursor.execute(f"DROP TABLE IF EXISTS {_StepIndex.TABLE}")
-    if query.ratio_within_answer:
-        rows, others = _ratios_within(rows, others)
+    except BaseException:
+        # A failed statement aborts the cursor's transaction, and cleaning up would fail too and hide
+        # the error: the caller's ROLLBACK (`ledger.facts`) drops the temporary tables anyway.
+        with contextlib.suppress(duckdb.Error):
+            _release(cursor)
+        raise
+    _release(cursor)
     others.sort(key=lambda r: (r.step_start, _KIND_ORDER[r.kind], -r.cost, r.key, tuple(r.properties.items())))
     custom = books[1].book if len(books) > 1 else None
     return CostTable(
         workload=rows,
         others=tuple(others),
+        rendered=rendered,
         steps=totals,
         currency=prices.currency,
         custom_currency=custom.currency if custom is not None else None,
@@ -118,20 +131,22 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
     )
 
 
-def _ratios_within(rows: WorkloadRows, others: list[CostRow]) -> tuple[WorkloadRows, list[CostRow]]:
-    """costRatio = row cost / Σ cost of the rows of its step, workload and idle (0 where that sum is 0)."""
-    totals: dict[int, float] = {}
-    for step, cost in zip([*rows.step_start, *(r.step_start for r in others)],
-                          [*rows.numbers["cost"], *(r.cost for r in others)], strict=True):
-        totals[step] = totals.get(step, 0.0) + cost
+def _release(cursor: duckdb.DuckDBPyConnection) -> None:
+    stages.release(cursor)
+    cursor.execute(f"DROP TABLE IF EXISTS {_StepIndex.TABLE}")
 
-    def ratio(step: int, cost: float) -> float:
-        return cost / totals[step] if totals[step] > 0 else 0.0
 
-    numbers = {**rows.numbers, "cost_ratio": [ratio(step, cost) for step, cost in
-                                              zip(rows.step_start, rows.numbers["cost"], strict=True)]}
-    return (replace(rows, numbers=numbers),
-            [replace(row, cost_ratio=ratio(row.step_start, row.cost)) for row in others])
+def _within_answer(workload_cost: dict[int, float], others: list[CostRow],
+                   step: _StepIndex) -> tuple[list[float], list[CostRow]]:
+    """costRatio within the answer: each step's denominator is the Σ cost of its rows, workload and
+    idle (0 where that sum is 0); returns the denominators by step index and the idle rows re-rated."""
+    totals = [workload_cost.get(index, 0.0) for index in range(len(step.bounds))]
+    at = {start: index for index, (start, _) in enumerate(step.bounds)}
+    for row in others:
+        totals[at[row.step_start]] += row.cost
+    rated = [replace(row, cost_ratio=row.cost / totals[at[row.step_start]] if totals[at[row.step_start]] > 0 else 0.0)
+             for row in others]
+    return totals, rated
 
 
 class _StepIndex:

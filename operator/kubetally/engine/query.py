@@ -7,7 +7,7 @@ results leave the process (status, JSON).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from functools import cached_property
@@ -162,11 +162,31 @@ class WorkloadRows:
                    else [float(value) for value in customs if value is not None])
 
 
+#: Writes an answer's workload rows as text in DuckDB: given the SELECT of the finished rows
+#: (`engine.workload.finished_sql`: step_idx, step_start, step_end, k0.., NUMBER_FIELDS, custom_cost
+#: with customWeights, labels as JSON text, p_<property>, ord), the number of keys and whether
+#: customCost is priced, it returns a SELECT of (step_idx, name, body, finite) in `ord` order and its
+#: parameters. The engine evaluates it before it releases the rows; its vocabulary is the caller's.
+Renderer = Callable[[str, int, bool], tuple[str, dict[str, object]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """Workload rows as a `Renderer` wrote them: per row its step index, name and body text;
+    `finite` is False if any number of any row was NaN or infinite (never expected)."""
+
+    step_index: list[int]
+    names: list[str]
+    bodies: list[str]
+    finite: bool
+
+
 @dataclass(frozen=True)
 class CostTable:
     """The engine's answer to a CostQuery: workload rows as columns (`workload`), idle and unallocated
     idle rows as CostRows (`others`, a few per step), in answer order: per step, the workload rows by
-    cost descending, then idle, then unallocated idle (`rows` merges them)."""
+    cost descending, then idle, then unallocated idle (`rows` merges them). With `rendered` (computed
+    with a `Renderer`) the workload rows exist only as its texts, and `workload` is empty."""
 
     workload: WorkloadRows
     others: tuple[CostRow, ...]
@@ -175,10 +195,13 @@ class CostTable:
     custom_currency: str | None
     price_source: str
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
+    rendered: Rendered | None = None
 
     @cached_property
     def rows(self) -> tuple[CostRow, ...]:
-        """Every row as a CostRow, in answer order (made on first use: JSON bodies never need them)."""
+        """Every row as a CostRow, in answer order (made on first use); a rendered table has none."""
+        if self.rendered is not None:
+            raise ValueError("this table's workload rows were rendered as text; compute it without a renderer")
         out: list[CostRow] = []
         others = list(self.others)
         taken = 0
@@ -194,7 +217,8 @@ class CostTable:
     def most_rows_in_a_step(self) -> int:
         """The largest number of rows (workload and idle) any one step holds."""
         counts: dict[int, int] = {}
-        for step in (*self.workload.step_start, *(row.step_start for row in self.others)):
+        rendered = [] if self.rendered is None else [self.steps[index].step_start for index in self.rendered.step_index]
+        for step in (*self.workload.step_start, *rendered, *(row.step_start for row in self.others)):
             counts[step] = counts.get(step, 0) + 1
         return max(counts.values(), default=0)
 

@@ -13,7 +13,9 @@ Why here and in SQL: at scale L a month by day by controller is 80k rows. Finish
 object at a time (a CostRow each, a sort, a second pass for the body) took 2-3 s, more than the
 whole computation in DuckDB (issue 15). DuckDB finishes every number, orders the rows (by step,
 cost descending, key values, then the shared properties: a stable order that needs no Python sort)
-and hands columns (`fetchnumpy`), which become `WorkloadRows` lists in C loops.
+and hands columns (`fetchnumpy`), which become `WorkloadRows` lists in C loops; or, given a caller's
+`Renderer` (the /v2/cost JSON body's, `api.payloads`), one text per row written by DuckDB
+(`Rendered`): then no Python object per row and field exists at all.
 
 The answer is counted before it is fetched, so an answer over the row cap is refused before any
 row exists in Python (`check_cap`; `pipeline` may refuse earlier from stored rows alone).
@@ -32,7 +34,7 @@ from kubetally.domain.errors import SpecError
 from kubetally.domain.vocabulary import GIB
 from kubetally.engine import filtering, grouping
 from kubetally.engine.pricing import PricedBook
-from kubetally.engine.query import NUMBER_FIELDS, CostQuery, WorkloadRows
+from kubetally.engine.query import NUMBER_FIELDS, CostQuery, Rendered, Renderer, WorkloadRows
 from kubetally.engine.sql import Params
 
 TABLE = "workload_rows"
@@ -64,7 +66,7 @@ def _sums(books: list[PricedBook], value: str, prefix: str) -> str:
 def group(cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: CostQuery, tagged: str) -> int:
     """Create `TABLE`: one row per step and group of the rows of `tagged` (`pod_shares` with
     `step_idx`) the query's filter keeps, with Σ cost, Σ share, Σ integrals, the span, the labels
-    property and the shared properties. Returns how many rows it holds."""
+    property (JSON text, keys sorted) and the shared properties. Returns how many rows it holds."""
     params = Params()
     keys = grouping.grouping(query.aggregate, params)
     where = params.adopt(*filtering.to_sql(query.filter))
@@ -75,7 +77,8 @@ def group(cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: Cos
     cursor.execute(f"""
 CREATE TEMP TABLE {TABLE} AS
 SELECT step_idx, {display}, {_sums(books, with_share, "cost")}, {shared}, {integrals},
-       max(active_end) - min(active_start) AS span, to_json({keys.labels}) AS labels, {grouping.properties_sql()}
+       max(active_end) - min(active_start) AS span,
+       to_json(map_from_entries(list_sort(map_entries({keys.labels})))) AS labels, {grouping.properties_sql()}
 FROM (SELECT *, {keys.select} FROM {tagged} WHERE {where})
 GROUP BY step_idx, {keys.group_by}""", params.values)
     found = cursor.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
@@ -108,23 +111,39 @@ def check_cap(count: int, max_rows: int | None, bound: str = "") -> None:
         )
 
 
-def fetch(cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: CostQuery, steps: str,
-          node_cost: Sequence[float]) -> WorkloadRows:
-    """The rows of `TABLE`, finished and ordered, as columns. `steps` is the step table (`step_idx`,
-    `set_start`, `set_end`); `node_cost[i]` is step i's Σ node cost."""
-    count = len(query.aggregate)
-    display = [f"k{i}" for i in range(count)]
+def finished_sql(books: list[PricedBook], query: CostQuery, steps: str) -> str:
+    """SELECT of the rows of `TABLE`, finished (`_FINISHED`), with `step_start`, `step_end`, the key
+    values k0.., `custom_cost` (with customWeights), `labels` (JSON text or NULL), the shared
+    properties p_<column> and `ord`, the answer order (by step, cost descending, key values, then the
+    properties). `steps` is the step table (`step_idx`, `set_start`, `set_end`); costRatio's
+    denominator of step i is `$denominators[i]` (the caller binds it: `denominators`)."""
+    display = [f"k{i}" for i in range(len(query.aggregate))]
     properties = [f"p_{column}" for column in grouping.PROPERTY_COLUMNS.values()]
     custom = ", coalesce(cost_custom, 0.0) AS custom_cost" if len(books) > 1 else ""
     finished = ", ".join(f"{sql} AS {name}" for name, sql in _FINISHED.items())
-    order = ", ".join([*display, *(f"{column} NULLS FIRST" for column in properties)])
-    result = cursor.execute(f"""
-SELECT s.set_start AS step_start, s.set_end AS step_end, {", ".join(display)}, {finished}{custom},
-       w.labels, {", ".join(properties)}
+    order = ", ".join(["w.step_idx", "cost DESC", *display, *(f"{column} NULLS FIRST" for column in properties)])
+    return f"""
+SELECT w.step_idx, s.set_start AS step_start, s.set_end AS step_end, {", ".join(display)}, {finished}{custom},
+       w.labels, {", ".join(properties)}, row_number() OVER (ORDER BY {order}) AS ord
 FROM {TABLE} AS w
 JOIN {steps} AS s USING (step_idx)
-JOIN (SELECT unnest($costs) AS node_cost, unnest(range(len($costs))) AS step_idx) AS n USING (step_idx)
-ORDER BY w.step_idx, cost DESC, {order}""", {"costs": [float(value) for value in node_cost]})
+JOIN (SELECT unnest($denominators) AS node_cost, unnest(range(len($denominators))) AS step_idx) AS n
+  USING (step_idx)"""
+
+
+def step_costs(cursor: duckdb.DuckDBPyConnection) -> dict[int, float]:
+    """Σ cost of `TABLE`'s rows per step index (costRatio within the answer needs it)."""
+    rows = cursor.execute(f"SELECT step_idx, sum(cost) FROM {TABLE} GROUP BY step_idx").fetchall()
+    return {int(step): float(total or 0.0) for step, total in rows}
+
+
+def fetch(cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: CostQuery, steps: str,
+          denominators: Sequence[float]) -> WorkloadRows:
+    """The rows of `TABLE`, finished and ordered (`finished_sql`), as columns."""
+    display = [f"k{i}" for i in range(len(query.aggregate))]
+    properties = [f"p_{column}" for column in grouping.PROPERTY_COLUMNS.values()]
+    result = cursor.execute(f"SELECT * FROM ({finished_sql(books, query, steps)}) ORDER BY ord",
+                            {"denominators": [float(value) for value in denominators]})
     columns = {name: _values(array) for name, array in result.fetchnumpy().items()}
     names = list(grouping.PROPERTY_COLUMNS)
     shared = zip(*(columns[column] for column in properties), strict=True)
@@ -136,8 +155,18 @@ ORDER BY w.step_idx, cost DESC, {order}""", {"costs": [float(value) for value in
                     for values in shared],
         labels=[None if text is None else orjson.loads(text) for text in columns["labels"]],
         numbers={name: columns[name] for name in NUMBER_FIELDS},
-        custom_cost=columns["custom_cost"] if custom else None,
+        custom_cost=columns["custom_cost"] if len(books) > 1 else None,
     )
+
+
+def render(cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: CostQuery, steps: str,
+           denominators: Sequence[float], renderer: Renderer) -> Rendered:
+    """The rows of `TABLE` written by `renderer` over `finished_sql`, in answer order."""
+    sql, params = renderer(finished_sql(books, query, steps), len(query.aggregate), len(books) > 1)
+    result = cursor.execute(sql, {**params, "denominators": [float(value) for value in denominators]})
+    columns = {name: _values(array) for name, array in result.fetchnumpy().items()}
+    return Rendered(step_index=[int(value) for value in columns["step_idx"]], names=columns["name"],
+                    bodies=columns["body"], finite=all(columns["finite"]))
 
 
 def _values(array: Any) -> list[Any]:
