@@ -58,7 +58,7 @@ from kubetally.domain.errors import KubetallyError, SpecError
 from kubetally.domain.vocabulary import Method
 from kubetally.domain.window import Window
 from kubetally.engine.query import CostQuery
-from kubetally.ledger.store import DuckDBLedger
+from kubetally.ledger.store import DuckDBLedger, memory_bytes
 from kubetally.reports import ResultFinder, no_results
 from kubetally.service import CostService
 from kubetally.sources.catalogue import SourceConfig
@@ -356,12 +356,23 @@ class Process:
         await self.stack.aclose()
 
 
+#: The share of `--memory-limit` DuckDB's buffers and operators get (percent); the rest is the
+#: process's own: the interpreter, and the answers being written (at most `max_queries` computed at
+#: once, each up to ~50 MB of body text at scale L). Measured at L with 16 clients (bench/RESULTS.md).
+DUCKDB_SHARE_PERCENT = 60
+
+
+def duckdb_memory(limit: str | None) -> str | None:
+    """DuckDB's cap for a process budget of `limit` (`DUCKDB_SHARE_PERCENT` of it), or None."""
+    return None if limit is None else f"{memory_bytes(limit) * DUCKDB_SHARE_PERCENT // 100}B"
+
+
 async def assemble(options: ServeOptions) -> Process:
     """The process `options` describe, not serving yet; what was opened is closed again if a part fails
     (a refused exposure, an unreachable Kubernetes API for the caller checks, an unreadable weights file)."""
     check_exposure(options)
     async with AsyncExitStack() as stack:
-        ledger = DuckDBLedger(options.ledger, memory_limit=options.memory_limit)
+        ledger = DuckDBLedger(options.ledger, memory_limit=duckdb_memory(options.memory_limit))
         stack.callback(ledger.close)
         gate = await open_gate(options, ledger, stack)
         clients = await open_clients(options, stack)

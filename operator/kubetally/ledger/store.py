@@ -41,7 +41,17 @@ from kubetally.facts.schema import TABLES
 from kubetally.ledger import rollups
 
 SCHEMA_VERSION = 1
-_MEMORY = re.compile(r"[0-9]+(\.[0-9]+)? ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
+_MEMORY = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30,
+          "TiB": 2**40}
+
+
+def memory_bytes(text: str) -> int:
+    """A size as DuckDB reads it (`1GB` = 10^9 bytes, `1GiB` = 2^30), in bytes; SpecError if it is none."""
+    found = _MEMORY.fullmatch(text.strip())
+    if found is None:
+        raise SpecError("--memory-limit", f"{text!r} is not a size; e.g. 1GB, 512MB, 2GiB")
+    return int(float(found.group(1)) * _UNITS[found.group(2)])
 
 _META = """
 CREATE TABLE IF NOT EXISTS ledger_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -102,8 +112,8 @@ class DuckDBLedger:
     def __init__(self, path: str | Path, *, memory_limit: str | None = None) -> None:
         """Open (or create) the ledger at `path`. `memory_limit` (e.g. "1GB") caps DuckDB's memory;
         larger work spills to `<path>.tmp`. Without it DuckDB takes up to 80% of the machine's RAM."""
-        if memory_limit is not None and not _MEMORY.fullmatch(memory_limit):
-            raise SpecError("--memory-limit", f"{memory_limit!r} is not a size; e.g. 1GB, 512MB, 2GiB")
+        if memory_limit is not None:
+            memory_limit = f"{memory_bytes(memory_limit)}B"
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)  # create what we open

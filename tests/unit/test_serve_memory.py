@@ -1,0 +1,26 @@
+"""`--memory-limit` is the serving process's budget: DuckDB gets 60% of it, written in bytes.
+
+Hand-derived: 1GB = 10^9 B → 600,000,000 B; 2GiB = 2,147,483,648 B → 1,288,490,188 B (floored);
+512MB → 307,200,000 B. A malformed size is refused naming an example.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kubetally.domain.errors import SpecError
+from kubetally.ledger.store import memory_bytes
+from kubetally.serve import duckdb_memory
+
+
+@pytest.mark.parametrize(("budget", "duckdb"), [("1GB", "600000000B"), ("2GiB", "1288490188B"),
+                                                 ("512MB", "307200000B"), ("1.5 GB", "900000000B"), (None, None)])
+def test_duckdb_gets_sixty_percent_of_the_budget(budget: str | None, duckdb: str | None) -> None:
+    assert duckdb_memory(budget) == duckdb
+
+
+def test_a_size_is_read_as_duckdb_reads_it_and_a_malformed_one_refused() -> None:
+    assert memory_bytes("300MB") == 300_000_000
+    assert memory_bytes("1KiB") == 1024
+    with pytest.raises(SpecError, match=r"e\.g\. 1GB"):
+        duckdb_memory("lots")
