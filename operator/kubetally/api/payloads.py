@@ -237,25 +237,28 @@ def cost_sets_sql(finished: str, keys: int, custom: bool) -> tuple[str, dict[str
     `labels` (keys sorted); a name shared in a step takes `/<podUID>`, and a name still shared `/2`,
     `/3`... in answer order; numbers are written as their shortest round-tripping text."""
     columns = grouping.PROPERTY_COLUMNS
-    entries = ", ".join(f"struct_pack(k := '{key}', v := p_{columns[key]})" for key in PROPERTY_KEYS)
-    shared = f"to_json(map_from_entries(list_filter([{entries}], lambda e: coalesce(e.v, '') <> '')))"
-    properties = ("CASE WHEN labels IS NULL THEN shared WHEN shared = '{}' THEN '{\"labels\":' || labels || '}' "
-                  "ELSE substr(shared, 1, length(shared) - 1) || ',\"labels\":' || labels || '}' END")
+    # '"<key>":<value>' for each shared property, NULL for the others, which concat_ws skips.
+    entries = [f"CASE WHEN p_{columns[key]} <> '' THEN '\"{key}\":' || to_json(p_{columns[key]}) END"
+               for key in PROPERTY_KEYS]
+    labels = "CASE WHEN labels IS NOT NULL THEN '\"labels\":' || labels END"
+    properties = f"'{{' || concat_ws(',', {', '.join([*entries, labels])}) || '}}'"
     numbers = [*_SET_NUMBERS, ("customCost", "custom_cost" if custom else "NULL::DOUBLE"),
                ("sharedIdleCost", "shared_idle_cost")]
-    fields = ", ".join(f"'{field}', {sql}" for field, sql in numbers)
     finite = " AND ".join(f"isfinite({sql})" for field, sql in numbers if field != "customCost" or custom)
-    when = "strftime(make_timestamp(CAST({0} AS BIGINT) * 1000000), '%Y-%m-%dT%H:%M:%SZ')"
+    when = "'\"' || strftime(make_timestamp(CAST({0} AS BIGINT) * 1000000), '%Y-%m-%dT%H:%M:%SZ') || '\"'"
+    # Text pieces, joined once: a JSON object built by concatenation, each value written by to_json.
+    members = [("name", "to_json(name)"), ("properties", properties), ("start", when.format("step_start")),
+               ("end", when.format("step_end")),
+               *((field, f"coalesce(to_json({sql}), 'null')") for field, sql in numbers)]
+    body = " || ',' || ".join(f"'\"{field}\":' || {sql}" for field, sql in members)
     base = f"concat_ws('/', {', '.join(f'k{i}' for i in range(keys))})"
     sql = f"""
-SELECT step_idx, name, {finite} AS finite,
-       json_object('name', name, 'properties', CAST({properties} AS JSON), 'start', {when.format("step_start")},
-                   'end', {when.format("step_end")}, {fields}) AS body
+SELECT step_idx, name, {finite} AS finite, '{{' || {body} || '}}' AS body
 FROM (SELECT *, CASE WHEN same = 1 THEN first_name ELSE first_name || '/' || same END AS name
       FROM (SELECT *, row_number() OVER (PARTITION BY step_idx, first_name ORDER BY ord) AS same
             FROM (SELECT *, CASE WHEN count(*) OVER (PARTITION BY step_idx, base) > 1 AND coalesce(p_pod_uid, '') <> ''
                                  THEN base || '/' || p_pod_uid ELSE base END AS first_name
-                  FROM (SELECT *, {base} AS base, {shared} AS shared FROM ({finished})))))
+                  FROM (SELECT *, {base} AS base FROM ({finished})))))
 ORDER BY ord"""
     return sql, {}
 
