@@ -10,7 +10,11 @@ resolution r, and each evaluated point stands for [t, t+r). Three rules shape ev
   `(t−r, t]`; one millisecond less gives the same answer on both.
 - **Duplicates count once.** Two scrape jobs or two kube-state-metrics replicas give the same series
   with another `job`/`instance`; every query aggregates with `max by (<identity>)` (or `max without`
-  the scrape-target labels for label-carrying info metrics), so a duplicate can never double.
+  the scrape-target labels for label-carrying info metrics), so a duplicate can never double. The
+  five per-step container queries (`PER_SERIES_ROLES`) are the exception: they return every series
+  and the collector keeps the max per identity and step (`np.fmax`, as `max by` does, NaN losing to
+  a number). Prometheus 2.42 spent ~1.2 s of CPU per L hour on each `max by` of ~12k series × 60
+  steps (grouping every series at every step) and ~0.2 s without it; the answers grow by ~10%.
 - **The cluster is a matcher, escaped.** With a cluster label configured, every selector carries
   `cluster="<name>"`, rendered by `promql.selector`, which escapes the value.
 
@@ -76,6 +80,8 @@ class SourceConfig:
 ATTRIBUTE_ROLES = frozenset({"pod_info", "pod_owner", "replicaset_owner", "pod_labels", "namespace_labels",
                              "node_labels", "pvc_info"})
 ATTRIBUTE_WINDOW_SECONDS = 3600
+#: Roles evaluated at every step without a server-side `max by`: the collector deduplicates them.
+PER_SERIES_ROLES = frozenset({"running", "cpu_request", "memory_request", "cpu_usage", "memory_usage"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,20 +132,18 @@ def catalogue(config: SourceConfig) -> Catalogue:
     def gauge(metric: str, by: str, *extra: Matcher, span: str = r) -> str:
         return f"max by ({by}) (max_over_time({selector(metric, [*base, *extra])}[{span}]))"
 
+    def each(metric: str, *extra: Matcher) -> str:
+        return f"max_over_time({selector(metric, [*base, *extra])}[{r}])"
+
     def info(metric: str, *extra: Matcher) -> str:
         return f"max without ({drop}) (max_over_time({selector(metric, [*base, *extra])}[{hour}]))"
 
-    container = "namespace, pod, uid, container"
-    cadvisor = "namespace, pod, container, id"
     return Catalogue(
-        running=gauge("kube_pod_container_status_running", container, *no_pause),
-        cpu_request=gauge("kube_pod_container_resource_requests", container, Matcher("resource", "=", "cpu")),
-        memory_request=gauge("kube_pod_container_resource_requests", container, Matcher("resource", "=", "memory")),
-        cpu_usage=(
-            f"max by ({cadvisor}) (irate({selector('container_cpu_usage_seconds_total', [*base, *no_pause])}"
-            f"[{window * 1000 - 1}ms]))"
-        ),
-        memory_usage=gauge("container_memory_working_set_bytes", cadvisor, *no_pause),
+        running=each("kube_pod_container_status_running", *no_pause),
+        cpu_request=each("kube_pod_container_resource_requests", Matcher("resource", "=", "cpu")),
+        memory_request=each("kube_pod_container_resource_requests", Matcher("resource", "=", "memory")),
+        cpu_usage=f"irate({selector('container_cpu_usage_seconds_total', [*base, *no_pause])}[{window * 1000 - 1}ms])",
+        memory_usage=each("container_memory_working_set_bytes", *no_pause),
         pod_info=gauge("kube_pod_info", "namespace, pod, uid, node, created_by_kind, created_by_name", span=hour),
         pod_owner=gauge("kube_pod_owner", "namespace, pod, uid, owner_kind, owner_name", span=hour),
         replicaset_owner=gauge("kube_replicaset_owner", "namespace, replicaset, owner_kind, owner_name", span=hour),

@@ -14,13 +14,18 @@ Nodes run where `kube_node_info` has a point; volumes where their request has on
 Σ hard · r. Coverage is the fraction of t_k at which any node reported: a gap in the store shows as
 coverage < 1, never as a silent zero. A short-lived container is seen at the evaluation times it
 spans: the error is at most one resolution step per container lifetime.
+
+The per-step container queries (`catalogue.PER_SERIES_ROLES`) come back one series per exporter
+series; each answer is reduced to identity keys as it arrives (`grid.Keyed`: (namespace, pod, uid,
+container), cAdvisor (namespace, pod, container, cgroup id)) and duplicates meet on one matrix row,
+where the max is kept: what `max by (<identity>)` would give, without Prometheus grouping ~12k
+series at each of 60 steps.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Protocol
 
@@ -28,10 +33,14 @@ import numpy as np
 import numpy.typing as npt
 
 from kubetally.facts.batch import FactBatch, encode_labels
-from kubetally.sources.catalogue import ATTRIBUTE_ROLES, Catalogue, SourceConfig, catalogue
+from kubetally.sources.catalogue import ATTRIBUTE_ROLES, PER_SERIES_ROLES, Catalogue, SourceConfig, catalogue
+from kubetally.sources.grid import Grid, Key, Keyed, Matrix
 from kubetally.sources.prometheus import RangeSeries, chunk_range
 
-Matrix = npt.NDArray[np.float64]
+Series = dict[str, list[RangeSeries]]
+#: The identity labels of each per-step container role (cAdvisor has no uid: its cgroup id holds it).
+_CONTAINER = ("namespace", "pod", "uid", "container")
+_CADVISOR = ("namespace", "pod", "container", "id")
 _UID_IN_CGROUP = re.compile(
     r"pod([0-9a-fA-F]{8}[-_][0-9a-fA-F]{4}[-_][0-9a-fA-F]{4}[-_][0-9a-fA-F]{4}[-_][0-9a-fA-F]{12})"
 )
@@ -51,33 +60,6 @@ class Segment:
     coverage: float
 
 
-class _Grid:
-    """Maps entity keys to matrix rows and evaluation times to columns."""
-
-    def __init__(self, start: int, r: int, n: int, keys: Sequence[tuple[str, ...]]) -> None:
-        self.start, self.r, self.n = start, r, n
-        self.keys = list(keys)
-        self.index = {key: row for row, key in enumerate(self.keys)}
-
-    def columns(self, series: RangeSeries) -> npt.NDArray[np.int64]:
-        return ((series.timestamps - self.start) // self.r).astype(np.int64)
-
-    def matrix(self, results: list[RangeSeries], key_of: _KeyFn) -> Matrix:
-        """Scatter the series into a (keys × n) matrix; several series on one row keep the max."""
-        out = np.full((len(self.keys), self.n), np.nan)
-        for series in results:
-            for key in key_of(series.labels):
-                row = self.index.get(key)
-                if row is not None:
-                    cols = self.columns(series)
-                    out[row, cols] = np.fmax(out[row, cols], series.values)
-        return out
-
-
-class _KeyFn(Protocol):
-    def __call__(self, labels: dict[str, str]) -> list[tuple[str, ...]]: ...
-
-
 def _labels_of(labels: dict[str, str]) -> dict[str, str]:
     return {key.removeprefix("label_"): value for key, value in labels.items() if key.startswith("label_")}
 
@@ -89,19 +71,30 @@ async def collect_segment(source: RangeSource, config: SourceConfig, start: int,
         raise ValueError(f"segment [{start}, {end}) must be non-empty and aligned to the resolution {r}s")
     queries = catalogue(config)
     names = [item.name for item in fields(Catalogue)]
-    answers = await asyncio.gather(
-        *(
+    keyed_names = [n for n in names if n in PER_SERIES_ROLES]
+    other_names = [n for n in names if n not in PER_SERIES_ROLES]
+
+    def points(role: str) -> int:
+        return config.points_per_query(config.usage_window_seconds if role == "cpu_usage" else r)
+
+    keyed_answers, other_answers = await asyncio.gather(
+        asyncio.gather(*(
+            _query_keyed(source, getattr(queries, n), start, end - r, r, points(n),
+                         _CADVISOR if n in ("cpu_usage", "memory_usage") else _CONTAINER)
+            for n in keyed_names
+        )),
+        asyncio.gather(*(
             _query_chunked(source, getattr(queries, n), end - r, end - r, r, 1) if n in ATTRIBUTE_ROLES else
-            _query_chunked(source, getattr(queries, n), start, end - r, r,
-                           config.points_per_query(config.usage_window_seconds if n == "cpu_usage" else r))
-            for n in names
-        )
+            _query_chunked(source, getattr(queries, n), start, end - r, r, points(n))
+            for n in other_names
+        )),
     )
-    results = dict(zip(names, answers, strict=True))
+    keyed = dict(zip(keyed_names, keyed_answers, strict=True))
+    results = dict(zip(other_names, other_answers, strict=True))
     n = (end - start) // r
     batch = FactBatch()
     projects = _projects(results["namespace_labels"], config.project_label_key)
-    batch.tables["container_facts"] = _containers(results, config, start, end, n, projects)
+    batch.tables["container_facts"] = _containers(keyed, results, config, start, end, n, projects)
     nodes, coverage = _nodes(results, config, start, end, n)
     batch.tables["node_facts"] = nodes
     batch.tables["volume_facts"] = _volumes(results, config, start, end, n, projects)
@@ -114,8 +107,11 @@ async def _query_chunked(
 ) -> list[RangeSeries]:
     """query_range over evaluation times first..last in chunks of at most `points` points, with
     each series' pieces joined back in time order."""
+    chunks = chunk_range(first, last, step, max_points=points)
+    if len(chunks) == 1:
+        return await source.query_range(query, first, last, step)
     pieces: dict[frozenset[tuple[str, str]], list[RangeSeries]] = {}
-    for chunk_start, chunk_end in chunk_range(first, last, step, max_points=points):
+    for chunk_start, chunk_end in chunks:
         for series in await source.query_range(query, chunk_start, chunk_end, step):
             pieces.setdefault(frozenset(series.labels.items()), []).append(series)
     return [
@@ -126,6 +122,17 @@ async def _query_chunked(
         )
         for parts in pieces.values()
     ]
+
+
+async def _query_keyed(
+    source: RangeSource, query: str, first: int, last: int, step: int, points: int, names: tuple[str, ...]
+) -> Keyed:
+    """query_range over evaluation times first..last in chunks of at most `points` points, each
+    chunk's answer keyed by the labels `names` as soon as it arrives (a series' chunks share a key)."""
+    return Keyed.joined([
+        Keyed.of(await source.query_range(query, chunk_start, chunk_end, step), names)
+        for chunk_start, chunk_end in chunk_range(first, last, step, max_points=points)
+    ])
 
 
 def _projects(results: list[RangeSeries], key: str) -> dict[str, str]:
@@ -142,33 +149,33 @@ def _integrals(values: Matrix, running: npt.NDArray[np.bool_], r: int) -> npt.ND
 
 
 def _containers(
-    results: dict[str, list[RangeSeries]], config: SourceConfig, start: int, end: int, n: int, projects: dict[str, str]
+    keyed: dict[str, Keyed], results: Series, config: SourceConfig, start: int, end: int, n: int,
+    projects: dict[str, str],
 ) -> dict[str, npt.NDArray[np.generic]]:
     r = config.resolution_seconds
-
-    def container_key(labels: dict[str, str]) -> list[tuple[str, ...]]:
-        return [
-            (labels.get("namespace", ""), labels.get("pod", ""), labels.get("uid", ""), labels.get("container", ""))
-        ]
-
-    keys = sorted({container_key(s.labels)[0] for s in results["running"] if np.any(s.values == 1)})
-    grid = _Grid(start, r, n, keys)
-    by_name: dict[tuple[str, str, str], list[tuple[str, ...]]] = {}
+    answer = keyed["running"]
+    keys = sorted(answer.seen(answer.points.values == 1))
+    grid = Grid(start, r, n, keys)
+    by_name: dict[tuple[str, str, str], list[Key]] = {}
     for key in keys:
         by_name.setdefault((key[0], key[1], key[3]), []).append(key)
 
-    def cadvisor_key(labels: dict[str, str]) -> list[tuple[str, ...]]:
-        namespace, pod, name = labels.get("namespace", ""), labels.get("pod", ""), labels.get("container", "")
-        found = _UID_IN_CGROUP.search(labels.get("id", ""))
+    def containers_of(cadvisor: Key) -> list[Key]:
+        """The container a cAdvisor series is of: the pod UID from its cgroup path, else every
+        container of that namespace, pod and name."""
+        namespace, pod, name, cgroup = cadvisor
+        found = _UID_IN_CGROUP.search(cgroup)
         if found:
             return [(namespace, pod, found.group(1).replace("_", "-"), name)]
         return by_name.get((namespace, pod, name), [])
 
-    running = grid.matrix(results["running"], container_key) == 1
-    cpu_req = np.nan_to_num(grid.matrix(results["cpu_request"], container_key))
-    mem_req = np.nan_to_num(grid.matrix(results["memory_request"], container_key))
-    cpu_use = np.nan_to_num(grid.matrix(results["cpu_usage"], cadvisor_key))
-    mem_use = np.nan_to_num(grid.matrix(results["memory_usage"], cadvisor_key))
+    def usage(role: str) -> Matrix:
+        return np.nan_to_num(grid.matrix(keyed[role], {key: containers_of(key) for key in set(keyed[role].keys)}))
+
+    running = grid.matrix(answer) == 1
+    cpu_req = np.nan_to_num(grid.matrix(keyed["cpu_request"]))
+    mem_req = np.nan_to_num(grid.matrix(keyed["memory_request"]))
+    cpu_use, mem_use = usage("cpu_usage"), usage("memory_usage")
     pods = _pod_attributes(results)
     count = running.sum(axis=1)
     first = np.argmax(running, axis=1)
@@ -199,7 +206,7 @@ def _containers(
     }
 
 
-def _pod_attributes(results: dict[str, list[RangeSeries]]) -> dict[tuple[str, str, str], dict[str, str]]:
+def _pod_attributes(results: Series) -> dict[tuple[str, str, str], dict[str, str]]:
     """(namespace, pod, uid) → node, controller kind/name (a Deployment's ReplicaSet is reported as
     the Deployment) and labels as JSON text."""
     deployments = {
@@ -234,28 +241,22 @@ def _pod_attributes(results: dict[str, list[RangeSeries]]) -> dict[tuple[str, st
     return out
 
 
-def _single_keys(results: list[RangeSeries], *names: str) -> list[tuple[str, ...]]:
-    return sorted({tuple(s.labels.get(name, "") for name in names) for s in results if np.any(~np.isnan(s.values))})
-
-
-def _key_fn(*names: str) -> _KeyFn:
-    def key(labels: dict[str, str]) -> list[tuple[str, ...]]:
-        return [tuple(labels.get(name, "") for name in names)]
-
-    return key
+def _single_keys(answer: Keyed) -> list[Key]:
+    """The keys of the series with at least one number (not NaN), sorted."""
+    return sorted(answer.seen(~np.isnan(answer.points.values)))
 
 
 def _nodes(
-    results: dict[str, list[RangeSeries]], config: SourceConfig, start: int, end: int, n: int
+    results: Series, config: SourceConfig, start: int, end: int, n: int
 ) -> tuple[dict[str, npt.NDArray[np.generic]], float]:
     r = config.resolution_seconds
-    keys = _single_keys(results["node_info"], "node")
-    grid = _Grid(start, r, n, keys)
-    by_node = _key_fn("node")
-    running = ~np.isnan(grid.matrix(results["node_info"], by_node))
-    cpu = np.nan_to_num(grid.matrix(results["node_cpu_capacity"], by_node))
-    memory = np.nan_to_num(grid.matrix(results["node_memory_capacity"], by_node))
-    price = grid.matrix(results["node_price"], by_node)
+    info = Keyed.of(results["node_info"], ("node",))
+    keys = _single_keys(info)
+    grid = Grid(start, r, n, keys)
+    running = ~np.isnan(grid.matrix(info))
+    cpu = np.nan_to_num(grid.matrix(Keyed.of(results["node_cpu_capacity"], ("node",))))
+    memory = np.nan_to_num(grid.matrix(Keyed.of(results["node_memory_capacity"], ("node",))))
+    price = grid.matrix(Keyed.of(results["node_price"], ("node",)))
     seen = running & ~np.isnan(price)
     count = running.sum(axis=1)
     # The mean of the prices seen while running, over all running time; None where never seen.
@@ -269,8 +270,8 @@ def _nodes(
     }
     names = [k[0] for k in keys]
     covered = np.zeros(n, dtype=bool)
-    for series in results["node_info"]:
-        covered[grid.columns(series)[~np.isnan(series.values)]] = True
+    reported = info.points
+    covered[(reported.timestamps[~np.isnan(reported.values)] - start) // r] = True
     table: dict[str, npt.NDArray[np.generic]] = {
         "cluster": np.full(len(keys), config.cluster, dtype=np.object_),
         "node": np.array(names, dtype=np.object_),
@@ -287,15 +288,16 @@ def _nodes(
 
 
 def _volumes(
-    results: dict[str, list[RangeSeries]], config: SourceConfig, start: int, end: int, n: int, projects: dict[str, str]
+    results: Series, config: SourceConfig, start: int, end: int, n: int, projects: dict[str, str]
 ) -> dict[str, npt.NDArray[np.generic]]:
     r = config.resolution_seconds
-    keys = _single_keys(results["pvc_request"], "namespace", "persistentvolumeclaim")
-    grid = _Grid(start, r, n, keys)
-    by_claim = _key_fn("namespace", "persistentvolumeclaim")
-    requested = grid.matrix(results["pvc_request"], by_claim)
+    claim = ("namespace", "persistentvolumeclaim")
+    request = Keyed.of(results["pvc_request"], claim)
+    keys = _single_keys(request)
+    grid = Grid(start, r, n, keys)
+    requested = grid.matrix(request)
     bound = ~np.isnan(requested)
-    used = np.nan_to_num(grid.matrix(results["pvc_used"], by_claim))
+    used = np.nan_to_num(grid.matrix(Keyed.of(results["pvc_used"], claim)))
     requested = np.nan_to_num(requested)
     classes = {
         (s.labels.get("namespace", ""), s.labels.get("persistentvolumeclaim", "")): s.labels.get("storageclass")
@@ -324,11 +326,11 @@ _QUOTA_RESOURCES = {
 
 
 def _quotas(
-    results: dict[str, list[RangeSeries]], config: SourceConfig, start: int, end: int, n: int, projects: dict[str, str]
+    results: Series, config: SourceConfig, start: int, end: int, n: int, projects: dict[str, str]
 ) -> dict[str, npt.NDArray[np.generic]]:
     r = config.resolution_seconds
-    keys = _single_keys(results["quota"], "namespace")
-    grid = _Grid(start, r, n, keys)
+    keys = _single_keys(Keyed.of(results["quota"], ("namespace",)))
+    grid = Grid(start, r, n, keys)
     table: dict[str, npt.NDArray[np.generic]] = {
         "cluster": np.full(len(keys), config.cluster, dtype=np.object_),
         "namespace": np.array([k[0] for k in keys], dtype=np.object_),
@@ -339,5 +341,5 @@ def _quotas(
     everywhere = np.ones((len(keys), n), dtype=bool)
     for resource, column in _QUOTA_RESOURCES.items():
         chosen = [s for s in results["quota"] if s.labels.get("resource") == resource]
-        table[column] = _integrals(grid.matrix(chosen, _key_fn("namespace")), everywhere, r)
+        table[column] = _integrals(grid.matrix(Keyed.of(chosen, ("namespace",))), everywhere, r)
     return table

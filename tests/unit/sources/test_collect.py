@@ -12,6 +12,9 @@ Container shop/web-1/main (uid 1f0c5a2e-0000-4000-8000-000000000001), on n1:
     mem usage    0.5   2     2     0.5   –     GiB (series without a cgroup id: joined by name)
     → request 240 GiB·s, usage 300 GiB·s, effective (1+2+2+1)·60 = 360 GiB·s
 A pause container ("POD") is excluded by the query itself; a second, stopped container never ran.
+The per-step container queries are answered per exporter series: with a second exporter (another
+`job`) whose copies are lower or missing (0 / NaN where the first has numbers), the max per
+identity and step is the first's, so the facts are the same ("doubled").
 Node n1: kube_node_info at t0, t1, t3, t4 (a gap at t2) → running 240 s, coverage 4/5; 4 cores,
 16 GiB, price 0.8/h → cpu 960 core·s, price·s 192. PVC shop/data: request 10 GiB at all five,
 used 5 GiB except t2 → effective 10 GiB·300 s. Quota shop requests.cpu 2 → 600 core·s.
@@ -25,7 +28,7 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from kubetally.sources.catalogue import Catalogue, SourceConfig, catalogue
+from kubetally.sources.catalogue import PER_SERIES_ROLES, Catalogue, SourceConfig, catalogue
 from kubetally.sources.collect import collect_segment
 from kubetally.sources.prometheus import RangeSeries
 
@@ -72,10 +75,21 @@ ANSWERS: dict[str, list[RangeSeries]] = {
 }
 
 
+def doubled(answers: dict[str, list[RangeSeries]]) -> dict[str, list[RangeSeries]]:
+    """Each per-step container series twice: the copy (job "ksm-2") lower or NaN at every step."""
+    out = dict(answers)
+    for role in PER_SERIES_ROLES:
+        copies = [RangeSeries(labels={**s.labels, "job": "ksm-2"}, timestamps=s.timestamps,
+                              values=np.where(np.arange(len(s.values)) % 2 == 0, np.nan, s.values * 0.5))
+                  for s in answers[role]]
+        out[role] = [item for pair in zip(copies, answers[role], strict=True) for item in pair]
+    return out
+
+
 class FakeSource:
-    def __init__(self, config: SourceConfig) -> None:
+    def __init__(self, config: SourceConfig, answers: dict[str, list[RangeSeries]] = ANSWERS) -> None:
         queries = catalogue(config)
-        self.by_query = {getattr(queries, f.name): ANSWERS.get(f.name, []) for f in fields(Catalogue)}
+        self.by_query = {getattr(queries, f.name): answers.get(f.name, []) for f in fields(Catalogue)}
         self.calls: list[tuple[int, int, int]] = []
 
     async def query_range(self, query: str, start: int, end: int, step: int) -> list[RangeSeries]:
@@ -93,13 +107,14 @@ def row(table: dict[str, np.ndarray], index: int = 0) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("series_hint", [20_000, 625_000])
-async def test_integrals_of_one_segment(series_hint: int) -> None:
+@pytest.mark.parametrize("answers", [ANSWERS, doubled(ANSWERS)], ids=["single", "doubled"])
+async def test_integrals_of_one_segment(series_hint: int, answers: dict[str, list[RangeSeries]]) -> None:
     """Samples per point are budgeted as 2 × (lookback / r + 1): 4 for gauges, 12 for usage (300 s).
     With a hint of 625k series a gauge query may hold 5M / (625k · 4) = 2 points and the usage query
     5M / (625k · 12) < 1, so 1 point: queries are chunked, and the facts are the same. Attribute
     queries (owners, labels, storage classes) are evaluated once, at the last step T + 240."""
     config = SourceConfig(cluster="c1", series_hint=series_hint)
-    source = FakeSource(config)
+    source = FakeSource(config, answers)
     segment = await collect_segment(source, config, T, T + 300)
     if series_hint < 625_000:
         assert set(source.calls) == {(T, T + 240, 60), (T + 240, T + 240, 60)}

@@ -124,6 +124,15 @@ async def test_query_range_posts_the_exact_form() -> None:
     }
 
 
+@pytest.mark.parametrize(("options", "encoding"), [({}, "identity"), ({"compressed": True}, "gzip, deflate"),
+                                                   ({"headers": {"Accept-Encoding": "br"}}, "br")])
+async def test_answers_are_asked_for_uncompressed_unless_told(options: dict[str, Any], encoding: str) -> None:
+    handler, seen = sequence(matrix())
+    async with make_client(handler, **options) as client:
+        await client.query_range("up", 0, 60, 60)
+    assert seen[0].headers["Accept-Encoding"] == encoding
+
+
 async def test_base_url_prefix_is_kept_for_mimir() -> None:
     handler, seen = sequence(matrix())
     async with make_client(handler, base_url="http://mimir.test/prometheus") as client:
