@@ -11,9 +11,9 @@ numbers everywhere (CORRECTNESS.md row 18). For a question it:
    price fingerprint may answer, or facts only) and hands that one plan to the ledger, which fetches
    the rows stored for it for the hours it holds built, and to the engine, which trusts it;
 4. runs the pure engine on a private ledger cursor, in a worker thread, so the event loop stays free,
-   at most `max_queries` at a time (`_computing`): sixteen clients on two cores gain nothing from
-   sixteen DuckDB queries at once, and each holds its working memory and its answer's columns until
-   the body is written; the others wait their turn (issue 15: peak memory under 16 clients).
+   at most `max_queries` at a time (`turn`): sixteen clients on two cores gain nothing from sixteen
+   DuckDB queries at once, and each holds its working memory and its answer until the body is
+   written; the others wait their turn (issue 15: peak memory under 16 clients).
    `refresh_rollups` keeps the rollups built for the default prices; the ingest loops call it after
    every pass.
 
@@ -24,7 +24,9 @@ change becomes a price version in the ledger, so history keeps its prices.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
 from kubetally import ingest
@@ -46,6 +48,10 @@ MAX_GROUPS = 50_000
 #: The most workload rows (groups × steps) one answer may hold: 30 days by hour of 500 namespaces
 #: (360k) fits; 30 days by hour of 2.6k controllers (1.9M, ~1 GB of JSON) is refused with a 400.
 MAX_ROWS = 400_000
+
+
+#: Whether the current task holds one of the service's turns (`CostService.turn`).
+_HOLDING: ContextVar[bool] = ContextVar("holding_a_turn", default=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +84,23 @@ class CostService:
         self.config = config
         self.clock = clock
         self.price_books = PriceBooks(ledger)
-        self._computing = asyncio.Semaphore(max_queries)
+        self._turns = asyncio.Semaphore(max_queries)
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """One of the `max_queries` turns: waits until one is free, holds it for the block. A caller
+        that also writes the answer's body holds its turn until the body is written (`api.app`),
+        so at most `max_queries` answers exist at once; `cost` and `usage` take a turn themselves
+        unless their caller holds one already."""
+        if _HOLDING.get():
+            yield
+            return
+        async with self._turns:
+            token = _HOLDING.set(True)
+            try:
+                yield
+            finally:
+                _HOLDING.reset(token)
 
     def record_weights(self, name: str, spec: Mapping[str, object]) -> bool:
         """Store CostWeights `name` as a new price version if it changed (SpecError if invalid)."""
@@ -114,7 +136,7 @@ class CostService:
                 return pipeline.compute(facts, prices, query, custom_prices=custom, plan=rollups, max_rows=MAX_ROWS,
                                         render=render)
 
-        async with self._computing:
+        async with self.turn():
             table = await asyncio.to_thread(compute)
         groups = table.most_rows_in_a_step
         if groups > MAX_GROUPS:
@@ -151,7 +173,7 @@ class CostService:
             with self.ledger.facts(start, end, live, plan=rollups, hours=plan.ledger_hours) as facts:
                 return usage.compute_usage(facts, prices, query, plan=rollups)
 
-        async with self._computing:
+        async with self.turn():
             return await asyncio.to_thread(compute)
 
 

@@ -50,6 +50,10 @@ ALAUDA = "/platform/cost.alauda.io/v1beta1"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+#: How long writing one answer's body may take (a month by controller at scale L is ~45 MB).
+WRITE_DEADLINE_SECONDS = 60.0
+
+
 def _json(body: object, status: int = 200) -> web.Response:
     """A JSON response; orjson writes a month of namespace rows (7.6 MB) 6× faster than `json`, with the
     same shortest round-tripping floats."""
@@ -125,10 +129,12 @@ async def cost(request: web.Request) -> web.StreamResponse:
     )
     query = replace(parsed.query, filter=Scope.of_viewer(parsed.query.filter, seen.namespaces).filter,
                     ratio_within_answer=not seen.everything)
-    # JSON bodies are written by DuckDB (`payloads.cost_sets_sql`); CSV streams row objects.
+    # JSON bodies are written by DuckDB (`payloads.cost_sets_sql`); CSV streams row objects. The turn
+    # lasts until the body is written, so at most `--max-queries` answers are in memory at once.
     render = payloads.cost_sets_sql if parsed.format == "json" else None
-    answer = await service.cost(query, parsed.custom_weights, render=render)
-    return await _answer(request, answer, query, parsed.format)
+    async with service.turn():
+        answer = await service.cost(query, parsed.custom_weights, render=render)
+        return await _answer(request, answer, query, parsed.format)
 
 
 async def report_result(request: web.Request) -> web.StreamResponse:
@@ -172,7 +178,26 @@ async def _answer(
     # Off the event loop: 12k pod rows take a second or more to render on a busy machine, which would
     # hold up /healthz and every other request (tests/load/test_concurrency.py).
     body = await asyncio.to_thread(render)
-    return web.Response(body=body, content_type="application/json")
+    return await _written(request, body)
+
+
+async def _written(request: web.Request, body: bytes) -> web.StreamResponse:
+    """A JSON body written before this returns (the caller's turn covers it), within
+    `WRITE_DEADLINE_SECONDS`: a client that stops reading loses its connection, not everyone their turn."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = len(body)
+    await response.prepare(request)
+    try:
+        async with asyncio.timeout(WRITE_DEADLINE_SECONDS):
+            await response.write(body)
+    except TimeoutError:
+        log.warning("%s: the client read %d bytes too slowly; connection closed after %.0f s", request.path,
+                    len(body), WRITE_DEADLINE_SECONDS)
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    await response.write_eof()
+    return response
 
 
 def _warnings(coverage: float, price_source: str) -> list[str]:

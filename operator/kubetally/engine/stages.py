@@ -82,14 +82,15 @@ def build_rollups(cursor: duckdb.DuckDBPyConnection, facts: Facts, book: PriceBo
                   span: tuple[int, int]) -> rollup.Built:
     """Compute the rollups of `span` (whole hours; `facts` hold exactly those hours) priced by `book`
     and `method`: the stages above with the split rollups store (weighted over the cluster), rolled
-    up to every hourly level and to the pod level per day, into the temporary tables `rollup.Built`
+    up to every hourly level and to the daily levels per day, into the temporary tables `rollup.Built`
     names (the caller stores and drops them). The stages' own tables are released; `cursor` must be
     inside a transaction, whose ROLLBACK on an error drops whatever was created."""
     materialise(cursor, facts, books_of(book, None), span, method=method)
     built = rollup.Built()
     for level in rollup.HOURLY:
         cursor.execute(f"CREATE TEMP TABLE {built.pods(level)} AS {rollup.rows_sql(level, 'pod_shares', rollup.HOUR)}")
-    cursor.execute(f"CREATE TEMP TABLE {built.pod_days} AS {rollup.rows_sql('pod', 'pod_shares', rollup.DAY)}")
+    for level in rollup.DAILY:
+        cursor.execute(f"CREATE TEMP TABLE {built.days(level)} AS {rollup.rows_sql(level, 'pod_shares', rollup.DAY)}")
     cursor.execute(f"CREATE TEMP TABLE {built.nodes} AS {rollup.node_rows_sql()}")
     cursor.execute(f"CREATE TEMP TABLE {built.unmatched} AS {rollup.unmatched_sql()}")
     release(cursor)

@@ -3,7 +3,7 @@
 Tables, next to the facts in the ledger file:
 
     rollup_pods_<level>   engine.rollup.POD_COLUMNS per fingerprint, hour and group (hourly levels)
-    rollup_days_<level>   the same per UTC day (every level; labels too at the pod level)
+    rollup_days_<level>   the same per UTC day (every level; labels too at the labels and pod levels)
     rollup_nodes          engine.rollup.NODE_COLUMNS per fingerprint and node-hour
     rollup_days_nodes     the same per node-day
     rollup_hours          (cluster, hour_start, fingerprint, unmatched): the hours built
@@ -18,7 +18,7 @@ Invariants:
   own transaction: rewritten facts are never read through stale rollups (the next `build` redoes the
   day). A new hour has no rollups, and nothing else is touched.
 - A day's rows are read only once the day is compacted (`compact`): all 24 of its hours are in
-  `hours` and built for the fingerprint. Until then the pod level holds one part per build run of the
+  `hours` and built for the fingerprint. Until then a daily level holds one part per build run of the
   day (rows by pod for the run's hours), and compaction folds the parts into one row per group.
 - An hour counts as stored for a fingerprint only when every cluster that has the hour in `hours`
   has it built (`covered`), so a query never mixes stored and live rows within one segment.
@@ -221,13 +221,14 @@ def write_span(cursor: duckdb.DuckDBPyConnection, built: rollup.Built, fingerpri
     """Store the rollups the engine built for [span) (`stages.build_rollups`) under `fingerprint`,
     and record the span's hours as built, in the caller's transaction; then drop `built`'s tables.
     The span's hours are not built for `fingerprint` (`missing`): its days hold no compacted rows,
-    and the pod level's parts of them are other hours' (they are kept)."""
+    and the daily levels' parts of them are other hours' (they are kept)."""
     a, b = span
     for level in rollup.HOURLY:
         cursor.execute(f"INSERT INTO {_hours_of(level)} BY NAME SELECT ? AS fingerprint, * FROM {built.pods(level)}",
                        [fingerprint])
-    cursor.execute(f"INSERT INTO {_days_of('pod')} BY NAME SELECT ? AS fingerprint, * FROM {built.pod_days}",
-                   [fingerprint])
+    for level in rollup.DAILY:
+        cursor.execute(f"INSERT INTO {_days_of(level)} BY NAME SELECT ? AS fingerprint, * FROM {built.days(level)}",
+                       [fingerprint])
     cursor.execute(f"INSERT INTO rollup_nodes BY NAME SELECT ? AS fingerprint, * FROM {built.nodes}", [fingerprint])
     cursor.execute(
         "INSERT INTO rollup_hours SELECT h.cluster, h.hour_start, ?, coalesce(u.unmatched, 0) FROM hours AS h "
@@ -242,7 +243,7 @@ def write_span(cursor: duckdb.DuckDBPyConnection, built: rollup.Built, fingerpri
 def compact(cursor: duckdb.DuckDBPyConnection, fingerprint: str) -> int:
     """Fold every complete day stored for `fingerprint` into day rows (inside the caller's
     transaction): the days of a cluster with all 24 hours in `hours`, all built for `fingerprint`,
-    not yet compacted. Hourly levels and nodes get day rows from their hour rows; the pod level's
+    not yet compacted. Hourly levels and nodes get day rows from their hour rows; the daily levels'
     parts are replaced by their fold (`rollup.rows_sql` over its own output). Returns the days."""
     mine = f"fingerprint = '{_checked(fingerprint)}'"
     cursor.execute(
@@ -266,12 +267,14 @@ def compact(cursor: duckdb.DuckDBPyConnection, fingerprint: str) -> int:
                            f"FROM ({rollup.rows_sql(level, rows_of(_hours_of(level)), rollup.DAY)})")
         cursor.execute(f"INSERT INTO rollup_days_nodes BY NAME SELECT '{_checked(fingerprint)}' AS fingerprint, * "
                        f"FROM ({rollup.node_rows_sql(rows_of('rollup_nodes'), rollup.DAY)})")
-        cursor.execute(f"CREATE TEMP TABLE folded AS {rollup.rows_sql('pod', rows_of(_days_of('pod')), rollup.DAY)}")
-        cursor.execute(f"DELETE FROM {_days_of('pod')} AS t WHERE t.{mine} AND EXISTS (SELECT 1 FROM compacting AS c "
-                       f"WHERE c.cluster = coalesce(t.cluster, '') AND c.day_start = t.segment_start)")
-        cursor.execute(f"INSERT INTO {_days_of('pod')} BY NAME SELECT '{_checked(fingerprint)}' AS fingerprint, * "
-                       "FROM folded")
-        cursor.execute("DROP TABLE folded")
+        for level in rollup.DAILY:
+            table = _days_of(level)
+            cursor.execute(f"CREATE TEMP TABLE folded AS {rollup.rows_sql(level, rows_of(table), rollup.DAY)}")
+            cursor.execute(f"DELETE FROM {table} AS t WHERE t.{mine} AND EXISTS (SELECT 1 FROM compacting AS c "
+                           f"WHERE c.cluster = coalesce(t.cluster, '') AND c.day_start = t.segment_start)")
+            cursor.execute(f"INSERT INTO {table} BY NAME SELECT '{_checked(fingerprint)}' AS fingerprint, * "
+                           "FROM folded")
+            cursor.execute("DROP TABLE folded")
         cursor.execute(f"INSERT INTO rollup_days SELECT cluster, day_start, '{_checked(fingerprint)}' FROM compacting")
         return days
     finally:

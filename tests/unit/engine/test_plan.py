@@ -4,7 +4,8 @@ Expected plans follow the rules of `engine.plan` by hand: a cost query reads sto
 method is Request, Effective or Usage, it has no customWeights, it shares idle weighted over the
 cluster or not at all, and its keys and the columns its filter tests lie in one level (namespace ⊂
 cluster, namespace, project; node ⊂ cluster, node, provider_id; controller ⊂ … controller_kind,
-controller; pod ⊂ all of them and labels; the first that fits). Usage reads the namespace level for
+controller; labels ⊂ cluster, namespace, project, controller_kind, controller, labels; pod ⊂ all of
+them, node and pod included; the first that fits). Usage reads the namespace level for
 Cpu and Memory by a container basis only.
 """
 
@@ -38,7 +39,8 @@ COST_PLANS = [
     ("namespace", Method.USAGE, None, False, False, ShareSplit.WEIGHTED, False, "namespace"),
     ("namespace", Method.REQUEST, 'namespace:"shop","web"', False, False, ShareSplit.WEIGHTED, False, "namespace"),
     ("project", Method.REQUEST, 'project!:"a"+cluster:"c1"', False, False, ShareSplit.WEIGHTED, False, "namespace"),
-    ("namespace", Method.REQUEST, 'label[app]:"web"', False, False, ShareSplit.WEIGHTED, False, "pod"),
+    ("namespace", Method.REQUEST, 'label[app]:"web"', False, False, ShareSplit.WEIGHTED, False, "labels"),
+    ("namespace", Method.REQUEST, 'pod:"web-1"', False, False, ShareSplit.WEIGHTED, False, "pod"),
     ("controller", Method.EFFECTIVE, 'namespace:"shop"', False, False, ShareSplit.WEIGHTED, False, "controller"),
     ("node", Method.EFFECTIVE, 'namespace:"shop"', False, False, ShareSplit.WEIGHTED, False, "pod"),
     ("pod", Method.REQUEST, 'namespace:"shop"', False, False, ShareSplit.WEIGHTED, False, "pod"),
@@ -46,7 +48,9 @@ COST_PLANS = [
     ("namespace", Method.REQUEST, None, False, True, ShareSplit.EVEN, False, None),  # other shares
     ("namespace", Method.REQUEST, None, False, True, ShareSplit.WEIGHTED, True, None),  # shares per node
     ("pod", Method.REQUEST, None, False, False, ShareSplit.WEIGHTED, False, "pod"),
-    ("label:team", Method.REQUEST, None, False, False, ShareSplit.WEIGHTED, False, "pod"),
+    ("label:team", Method.REQUEST, None, False, False, ShareSplit.WEIGHTED, False, "labels"),
+    ("namespace,label:app", Method.EFFECTIVE, None, False, False, ShareSplit.WEIGHTED, False, "labels"),
+    ("node,label:app", Method.EFFECTIVE, None, False, False, ShareSplit.WEIGHTED, False, "pod"),
     ("namespace,node", Method.REQUEST, None, False, False, ShareSplit.WEIGHTED, False, "pod"),
 ]
 

@@ -45,11 +45,16 @@ def test_an_hour_is_built_at_every_level_with_the_hand_derived_costs() -> None:
         assert [float(cost) for _, cost, _ in shares] == pytest.approx([0.76, 0.7275])
         assert [float(share) for _, _, share in shares] == pytest.approx([1.04, 1.0725])
     day = cursor.execute(f"SELECT count(*), min(segment_start) - {T0}, max(segment_end) - {T0}, sum(cost), sum(share), "
-                         f"count(DISTINCT pod), count(labels) FROM {built.pod_days}").fetchone()
+                         f"count(DISTINCT pod), count(labels) FROM {built.days('pod')}").fetchone()
     assert day is not None
     assert day[:3] == (6, 0, 86400)
     assert [float(day[3]), float(day[4])] == pytest.approx([1.4875, 2.1125])
     assert day[5:] == (6, 6)  # pods keep their labels at the pod level
+    # The labels level: one row per controller and label set (etl-1 has no controller: its own group).
+    by_labels = cursor.execute(f"SELECT count(*), sum(cost), sum(share) FROM {built.days('labels')}").fetchone()
+    assert by_labels is not None
+    assert by_labels[0] == 6
+    assert [float(by_labels[1]), float(by_labels[2])] == pytest.approx([1.4875, 2.1125])
     assert cursor.execute(f"SELECT sum(unmatched) FROM {built.unmatched}").fetchone() == (0,)
     # The stages' own tables are gone; only the built rows are left, for the ledger to store.
     temporary = {str(name) for (name,) in cursor.execute(

@@ -216,10 +216,11 @@ def test_queries_rollups_cannot_answer_are_refused_or_computed_live() -> None:
     assert rollup.level_for((AggregateKey(Dimension.NODE),)) == "node"
     assert rollup.level_for((AggregateKey(Dimension.CONTROLLER_KIND),)) == "controller"
     assert rollup.level_for((AggregateKey(Dimension.POD),)) == "pod"
-    assert rollup.level_for((AggregateKey(Dimension.LABEL, "team"),)) == "pod"
+    assert rollup.level_for((AggregateKey(Dimension.LABEL, "team"),)) == "labels"
     assert rollup.level_for((AggregateKey(Dimension.NAMESPACE), AggregateKey(Dimension.NODE))) == "pod"
     assert rollup.level_for((AggregateKey(Dimension.NAMESPACE),), frozenset({"namespace", "project"})) == "namespace"
-    assert rollup.level_for((AggregateKey(Dimension.NAMESPACE),), frozenset({"labels"})) == "pod"
+    assert rollup.level_for((AggregateKey(Dimension.NAMESPACE),), frozenset({"labels"})) == "labels"
+    assert rollup.level_for((AggregateKey(Dimension.LABEL, "team"),), frozenset({"pod"})) == "pod"
     assert rollup.level_for((AggregateKey(Dimension.NODE),), frozenset({"controller"})) == "pod"
     weighted = ShareSplit.WEIGHTED
     usable = functools.partial(plan.usable, method=Method.REQUEST, has_custom=False,
