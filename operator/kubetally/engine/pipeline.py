@@ -86,7 +86,8 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
     try:
         step.create(cursor)
         if stored is not None and max_rows is not None:
-            workload.check_cap(workload.count_groups(cursor, query, step.tagged(stored.pods)), max_rows, "at least ")
+            counted = workload.count_groups(cursor, query, step.tagged(stored.pods), len(step.bounds), max_rows)
+            workload.check_cap(counted, max_rows, "at least ")
         stages.materialise(cursor, facts, books, window, method=query.method, split=query.share_split,
                            idle_by_node=query.idle_by_node, labels=needs_labels(query))
         if stored is not None:
