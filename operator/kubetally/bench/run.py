@@ -161,7 +161,7 @@ def scale_m(options: BenchOptions, workdir: Path, log: Log) -> list[Figure]:
     figures += [
         Figure("M", "/v2/cost 7d/1d/namespace served from the ledger", seconds(stored, p95=True)),
         Figure("M", "/v2/cost 7d/1d/namespace recomputed from Prometheus per request", seconds(live)),
-        Figure("M", "ledger speed-up (median / median)", f"{speedup:.0f}×", "≥ 20×", speedup >= 20),
+        Figure("M", "ledger speed-up (median / median)", f"{speedup:.0f}×", "≥ 1000×", speedup >= 1000),
         Figure("M", "sanity: |ledger total − recomputed total|", f"{same:.2e}", "< 1e-6", same < 1e-6),
     ]
     return figures

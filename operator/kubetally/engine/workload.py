@@ -85,17 +85,22 @@ GROUP BY step_idx, {keys.group_by}""", params.values)
     return int(found[0]) if found else 0
 
 
+#: Counting in runs pays only where a month by hour may be refused early; fewer steps count at once.
+_RUNS_FROM_STEPS = 96
+
+
 def count_groups(cursor: duckdb.DuckDBPyConnection, query: CostQuery, tagged: str, steps: int,
                  enough: int | None = None, parts: int = 4) -> int:
     """How many (step, group) pairs the rows of `tagged` the filter keeps make: over stored rows
     alone, a lower bound of the answer's workload rows (live hours can only add groups), so an
     answer over the cap is refused before the month is materialised (at scale L, 30 days by hour by
     controller is 1.9M stored rows). The step is part of every pair, so the count is the sum of the
-    counts over `parts` disjoint runs of the `steps` step indices; it stops once past `enough`."""
+    counts over `parts` disjoint runs of the `steps` step indices (one run below `_RUNS_FROM_STEPS`
+    steps); it stops once past `enough`."""
     params = Params()
     keys = grouping.grouping(query.aggregate, params)
     where = params.adopt(*filtering.to_sql(query.filter))
-    size = max(1, -(-steps // parts))
+    size = max(1, -(-steps // parts)) if steps >= _RUNS_FROM_STEPS else max(steps, 1)
     total = 0
     for first in range(0, max(steps, 1), size):
         # `labels` is selected (and unused) because its expression holds parameters of its own.

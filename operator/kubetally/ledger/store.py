@@ -298,18 +298,19 @@ class DuckDBLedger:
         `live` facts, as the engine's four relations."""
         names = {}
         for table in TABLES:
-            live_table = f"live_{table}"
-            body = ", ".join(f"{name} {kind}" for name, kind in TABLES[table].items())
-            cursor.execute(f"CREATE TEMP TABLE {live_table} ({body})")
-            if live is not None:
+            live_part = ""
+            if live is not None and live.rows(table):  # a request without live facts creates no table
+                live_table = f"live_{table}"
+                body = ", ".join(f"{name} {kind}" for name, kind in TABLES[table].items())
+                cursor.execute(f"CREATE TEMP TABLE {live_table} ({body})")
                 insert(cursor, table, live_table, live.tables[table])
+                live_part = f" UNION ALL SELECT * FROM {live_table}"
             view = f"window_{table}"
             limit = spans if table in ("container_facts", "node_facts") else base
             only = f" AND {rollups.in_runs(limit)}" if limit is not None else ""
             cursor.execute(
                 f"CREATE TEMP VIEW {view} AS SELECT * FROM main.{table} "
-                f"WHERE segment_start >= {int(start)} AND segment_end <= {int(end)}{only} "
-                f"UNION ALL SELECT * FROM {live_table}"
+                f"WHERE segment_start >= {int(start)} AND segment_end <= {int(end)}{only}{live_part}"
             )
             names[table] = view
         return Facts(con=cursor, containers=names["container_facts"], nodes=names["node_facts"],
