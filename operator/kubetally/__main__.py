@@ -25,7 +25,7 @@ from kubetally.domain.labels import sanitize_label_key
 from kubetally.domain.timeparse import parse_rfc3339, parse_unix
 from kubetally.sources.catalogue import DEFAULT_LIVE_BUDGET_SECONDS, SourceConfig
 
-_MEMORY_HELP = ("the process's memory budget, e.g. 1GB: DuckDB gets 60%% of it, bigger work spills to <ledger>.tmp "
+_MEMORY_HELP = ("the process's memory budget, e.g. 1GB: DuckDB gets 50%% of it, bigger work spills to <ledger>.tmp "
                 "(default: none; DuckDB takes up to 80%% of RAM)")
 _BUDGET_HELP = ("seconds an API request or report may wait in all for the live parts of its window (partial edge "
                 "hours, hours not ingested yet); past it they count with coverage 0 and a warning (default 3)")

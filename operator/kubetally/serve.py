@@ -359,7 +359,7 @@ class Process:
 #: The share of `--memory-limit` DuckDB's buffers and operators get (percent); the rest is the
 #: process's own: the interpreter, and the answers being written (at most `max_queries` computed at
 #: once, each up to ~50 MB of body text at scale L). Measured at L with 16 clients (bench/RESULTS.md).
-DUCKDB_SHARE_PERCENT = 60
+DUCKDB_SHARE_PERCENT = 50
 
 
 def duckdb_memory(limit: str | None) -> str | None:

@@ -1,7 +1,7 @@
-"""`--memory-limit` is the serving process's budget: DuckDB gets 60% of it, written in bytes.
+"""`--memory-limit` is the serving process's budget: DuckDB gets half of it, written in bytes.
 
-Hand-derived: 1GB = 10^9 B → 600,000,000 B; 2GiB = 2,147,483,648 B → 1,288,490,188 B (floored);
-512MB → 307,200,000 B. A malformed size is refused naming an example.
+Hand-derived: 1GB = 10^9 B → 500,000,000 B; 2GiB = 2,147,483,648 B → 1,073,741,824 B; 512MB →
+256,000,000 B; 1.5 GB → 750,000,000 B. A malformed size is refused naming an example.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from kubetally.ledger.store import memory_bytes
 from kubetally.serve import duckdb_memory
 
 
-@pytest.mark.parametrize(("budget", "duckdb"), [("1GB", "600000000B"), ("2GiB", "1288490188B"),
-                                                 ("512MB", "307200000B"), ("1.5 GB", "900000000B"), (None, None)])
-def test_duckdb_gets_sixty_percent_of_the_budget(budget: str | None, duckdb: str | None) -> None:
+@pytest.mark.parametrize(("budget", "duckdb"), [("1GB", "500000000B"), ("2GiB", "1073741824B"),
+                                                 ("512MB", "256000000B"), ("1.5 GB", "750000000B"), (None, None)])
+def test_duckdb_gets_half_of_the_budget(budget: str | None, duckdb: str | None) -> None:
     assert duckdb_memory(budget) == duckdb
 
 
