@@ -11,7 +11,9 @@ that the rows it was handed were fetched for the plan it was given). `None` mean
 A cost query may read stored rows when (`usable`, then `rollup.level_for`):
 - its method is maintained (`rollup.METHODS`): stored money is priced by one method;
 - it has no customWeights: stored money is priced by the default book only;
-- it shares idle as the rows were stored (weighted over the cluster), or does not share idle;
+- it reads idle shares only as the rows were stored (weighted over the cluster), or reads none: a
+  query reads shares when it shares idle, and when it shows idle under a filter (its idle rows are
+  then the Σ of the kept pods' shares, `pipeline` stage 9);
 - and a level keeps every column its aggregate keys read and its filter tests (the pod level
   keeps all of them, so any key and any filter may read it).
 
@@ -53,16 +55,21 @@ class RollupPlan:
         return self.days and not any(day_start < b < day_start + rollup.DAY for b in self.boundaries)
 
 
-def usable(*, method: Method, has_custom: bool, share_idle: bool, split: ShareSplit, idle_by_node: bool) -> bool:
+def usable(*, method: Method, has_custom: bool, reads_shares: bool, split: ShareSplit, idle_by_node: bool) -> bool:
     """Whether stored rows answer a cost query with these settings (the list in the module docstring)."""
-    shares_as_stored = not share_idle or (split is ShareSplit.WEIGHTED and not idle_by_node)
+    shares_as_stored = not reads_shares or (split is ShareSplit.WEIGHTED and not idle_by_node)
     return method in rollup.METHODS and not has_custom and shares_as_stored
+
+
+def reads_shares(query: CostQuery) -> bool:
+    """Whether the answer reads pods' idle shares: with shareIdle, and for idle rows under a filter."""
+    return query.share_idle or (query.idle and query.filter is not None)
 
 
 def plan_cost(query: CostQuery, prices: PriceBook, *, custom_prices: PriceBook | None = None) -> RollupPlan | None:
     """The stored rows that answer `query` priced by `prices` (and `custom_prices` for customCost),
     or None: facts only."""
-    fits = usable(method=query.method, has_custom=custom_prices is not None, share_idle=query.share_idle,
+    fits = usable(method=query.method, has_custom=custom_prices is not None, reads_shares=reads_shares(query),
                   split=query.share_split, idle_by_node=query.idle_by_node)
     level = rollup.level_for(query.aggregate, filtering.columns_read(query.filter)) if fits else None
     boundaries = tuple(window.start_epoch() for window in query.sets[1:])

@@ -1,8 +1,8 @@
 """The rollup plan is decided once, from the query and the prices, and the engine trusts it.
 
 Expected plans follow the rules of `engine.plan` by hand: a cost query reads stored rows when its
-method is Request, Effective or Usage, it has no customWeights, it shares idle weighted over the
-cluster or not at all, and its keys and the columns its filter tests lie in one level (namespace ⊂
+method is Request, Effective or Usage, it has no customWeights, it reads idle shares (shareIdle, or
+idle shown under a filter) only weighted over the cluster, and its keys and the columns its filter tests lie in one level (namespace ⊂
 cluster, namespace, project; node ⊂ cluster, node, provider_id; controller ⊂ … controller_kind,
 controller; labels ⊂ cluster, namespace, project, controller_kind, controller, labels; pod ⊂ all of
 them, node and pod included; the first that fits). Usage reads the namespace level for
@@ -47,6 +47,10 @@ COST_PLANS = [
     ("namespace", Method.REQUEST, None, True, False, ShareSplit.WEIGHTED, False, None),  # customWeights
     ("namespace", Method.REQUEST, None, False, True, ShareSplit.EVEN, False, None),  # other shares
     ("namespace", Method.REQUEST, None, False, True, ShareSplit.WEIGHTED, True, None),  # shares per node
+    # Idle shown under a filter is the kept pods' shares: only the stored rule's shares may answer it.
+    ("namespace", Method.REQUEST, 'namespace:"shop"', False, False, ShareSplit.EVEN, False, None),
+    ("cluster", Method.REQUEST, 'namespace:"shop"', False, False, ShareSplit.WEIGHTED, True, None),
+    ("label:app", Method.EFFECTIVE, 'namespace:"shop"', False, False, ShareSplit.WEIGHTED, False, "labels"),
     ("pod", Method.REQUEST, None, False, False, ShareSplit.WEIGHTED, False, "pod"),
     ("label:team", Method.REQUEST, None, False, False, ShareSplit.WEIGHTED, False, "labels"),
     ("namespace,label:app", Method.EFFECTIVE, None, False, False, ShareSplit.WEIGHTED, False, "labels"),

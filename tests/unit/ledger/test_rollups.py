@@ -224,12 +224,13 @@ def test_queries_rollups_cannot_answer_are_refused_or_computed_live() -> None:
     assert rollup.level_for((AggregateKey(Dimension.NODE),), frozenset({"controller"})) == "pod"
     weighted = ShareSplit.WEIGHTED
     usable = functools.partial(plan.usable, method=Method.REQUEST, has_custom=False,
-                               share_idle=False, split=weighted, idle_by_node=False)
-    assert usable(share_idle=True)
+                               reads_shares=False, split=weighted, idle_by_node=False)
+    assert usable(reads_shares=True)
     assert usable(method=Method.USAGE)
     assert not usable(method=Method.PROJECT_QUOTA)  # not a container basis
     assert not usable(has_custom=True)  # customWeights
-    assert not usable(share_idle=True, split=ShareSplit.EVEN)  # other shares
+    assert not usable(reads_shares=True, split=ShareSplit.EVEN)  # other shares
+    assert not usable(reads_shares=True, idle_by_node=True)  # shares per node
     assert usable(split=ShareSplit.EVEN, idle_by_node=True)  # shares unused
     query = CostQuery(window=topology.WINDOW, aggregate=(AggregateKey(Dimension.POD),))
     with pytest.raises(ValueError, match="cannot answer"):
