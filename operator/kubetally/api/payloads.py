@@ -119,27 +119,19 @@ def _row_names(steps: Sequence[tuple[int, int]], bases: Sequence[str], uids: Seq
 
 
 def _names(table: CostTable) -> list[str]:
-    """The names of the table's rows: its workload rows (in order), then its other rows. Rendered
-    workload rows were named in DuckDB by the same rule (`cost_sets_sql`); the other rows take the
-    next free name after them, as in `_row_names`."""
-    if table.rendered is not None:
-        rendered = table.rendered
+    """The names of the table's rows: its workload rows (in order), then its other rows (`_row_names`)."""
+    workload, rendered = table.workload, table.rendered
+    if rendered is not None:
         bounds = [(step.step_start, step.step_end) for step in table.steps]
-        used = {(bounds[index], name) for index, name in zip(rendered.step_index, rendered.names, strict=True)}
-        names = list(rendered.names)
-        for row in table.others:
-            step, name, ordinal = (row.step_start, row.step_end), row.name, 2
-            while (step, name) in used:
-                name, ordinal = f"{row.name}/{ordinal}", ordinal + 1
-            used.add((step, name))
-            names.append(name)
-        return names
-    workload = table.workload
-    steps = [*zip(workload.step_start, workload.step_end, strict=True),
-             *((row.step_start, row.step_end) for row in table.others)]
-    bases = [*("/".join(key) for key in workload.key), *(row.name for row in table.others)]
-    uids = [*(properties.get("podUID", "") for properties in workload.properties),
-            *(row.properties.get("podUID", "") for row in table.others)]
+        steps = [bounds[index] for index in rendered.step_index]
+        bases, uids = list(rendered.bases), list(rendered.uids)
+    else:
+        steps = list(zip(workload.step_start, workload.step_end, strict=True))
+        bases = ["/".join(key) for key in workload.key]
+        uids = [properties.get("podUID", "") for properties in workload.properties]
+    steps += [(row.step_start, row.step_end) for row in table.others]
+    bases += [row.name for row in table.others]
+    uids += [row.properties.get("podUID", "") for row in table.others]
     return _row_names(steps, bases, uids)
 
 
@@ -199,9 +191,8 @@ def cost_json(
     if table.rendered is not None:
         if not table.rendered.finite:  # never expected: the engine never produces a non-finite number
             raise ValueError("a workload row holds a non-finite number: the engine must never produce one")
-        for index, name, text in zip(table.rendered.step_index, table.rendered.names, table.rendered.bodies,
-                                     strict=True):
-            data[index][name] = orjson.Fragment(text)
+        for index, name, text in zip(table.rendered.step_index, names, table.rendered.bodies, strict=False):
+            data[index][name] = orjson.Fragment('{"name":' + orjson.dumps(name).decode() + text)
     else:
         _workload_sets(table.workload, names, slots, data)
     workload_count = len(names) - len(table.others)
@@ -229,38 +220,31 @@ _SET_NUMBERS = (("cpuCoreRequestAverage", "cpu_core_request_average"),
                 ("costRatio", "cost_ratio"))
 
 
-def cost_sets_sql(finished: str, keys: int, custom: bool) -> tuple[str, dict[str, object]]:
+def cost_sets_sql(keys: int, custom: bool) -> tuple[str, dict[str, object]]:
     """The /v2/cost cost sets of the engine's finished workload rows, written by DuckDB (an
     `engine.query.Renderer`): at scale L a month by day by controller is 80k sets, which as Python
     dicts cost more than the whole computation (issue 15). The same fields, order and rules as
-    `_cost_set` and `_row_names`: properties in `PROPERTY_KEYS` order without empty values, then
-    `labels` (keys sorted); a name shared in a step takes `/<podUID>`, and a name still shared `/2`,
-    `/3`... in answer order; numbers are written as their shortest round-tripping text."""
+    `_cost_set`: properties in `PROPERTY_KEYS` order without empty values, then `labels` (keys
+    sorted); numbers are written as their shortest round-tripping text. The body starts after the
+    name, which `cost_json` writes once `_row_names` has made it unique in its step.
+
+    One `concat` per text: a chain of `||` builds an intermediate string per operator, which made
+    this list three times slower (issue 15)."""
     columns = grouping.PROPERTY_COLUMNS
     # '"<key>":<value>' for each shared property, NULL for the others, which concat_ws skips.
-    entries = [f"CASE WHEN p_{columns[key]} <> '' THEN '\"{key}\":' || to_json(p_{columns[key]}) END"
+    entries = [f"CASE WHEN p_{columns[key]} <> '' THEN concat('\"{key}\":', to_json(p_{columns[key]})) END"
                for key in PROPERTY_KEYS]
-    labels = "CASE WHEN labels IS NOT NULL THEN '\"labels\":' || labels END"
-    properties = f"'{{' || concat_ws(',', {', '.join([*entries, labels])}) || '}}'"
+    labels = "CASE WHEN labels IS NOT NULL THEN concat('\"labels\":', labels) END"
     numbers = [*_SET_NUMBERS, ("customCost", "custom_cost" if custom else "NULL::DOUBLE"),
                ("sharedIdleCost", "shared_idle_cost")]
     finite = " AND ".join(f"isfinite({sql})" for field, sql in numbers if field != "customCost" or custom)
-    when = "'\"' || strftime(make_timestamp(CAST({0} AS BIGINT) * 1000000), '%Y-%m-%dT%H:%M:%SZ') || '\"'"
-    # Text pieces, joined once: a JSON object built by concatenation, each value written by to_json.
-    members = [("name", "to_json(name)"), ("properties", properties), ("start", when.format("step_start")),
-               ("end", when.format("step_end")),
-               *((field, f"coalesce(to_json({sql}), 'null')") for field, sql in numbers)]
-    body = " || ',' || ".join(f"'\"{field}\":' || {sql}" for field, sql in members)
+    when = "strftime(make_timestamp(CAST({0} AS BIGINT) * 1000000), '%Y-%m-%dT%H:%M:%SZ')"
+    pieces = [f"',\"properties\":{{', concat_ws(',', {', '.join([*entries, labels])}), '}}'",
+              f"',\"start\":\"', {when.format('step_start')}, '\"'",
+              f"',\"end\":\"', {when.format('step_end')}, '\"'",
+              *(f"',\"{field}\":', coalesce(to_json({sql}), 'null')" for field, sql in numbers), "'}'"]
     base = f"concat_ws('/', {', '.join(f'k{i}' for i in range(keys))})"
-    sql = f"""
-SELECT step_idx, name, {finite} AS finite, '{{' || {body} || '}}' AS body
-FROM (SELECT *, CASE WHEN same = 1 THEN first_name ELSE first_name || '/' || same END AS name
-      FROM (SELECT *, row_number() OVER (PARTITION BY step_idx, first_name ORDER BY ord) AS same
-            FROM (SELECT *, CASE WHEN count(*) OVER (PARTITION BY step_idx, base) > 1 AND coalesce(p_pod_uid, '') <> ''
-                                 THEN base || '/' || p_pod_uid ELSE base END AS first_name
-                  FROM (SELECT *, {base} AS base FROM ({finished})))))
-ORDER BY ord"""
-    return sql, {}
+    return f"{base} AS base, p_pod_uid AS uid, {finite} AS finite, concat({', '.join(pieces)}) AS body", {}
 
 
 def _slot(slots: _Slots, start: int, end: int, name: str) -> tuple[int, str, str]:

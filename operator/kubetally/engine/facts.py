@@ -36,6 +36,9 @@ class Facts:
     quotas: str = "quota_facts"
     #: Stored rollup rows for the hours the four relations leave out (`engine.rollup`), or None.
     stored: Stored | None = None
+    #: False when the four relations hold no rows at all (every hour is `stored`, nothing is live): the
+    #: engine then reads the stored rows alone and runs no stage over empty facts.
+    live: bool = True
 
 
 def load_facts(

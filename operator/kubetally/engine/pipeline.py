@@ -25,7 +25,9 @@ Order of operations (each stage is one SQL statement over the previous ones' tab
 
 With `facts.stored` (`engine.rollup`), stages 1–5 ran once per stored hour, ahead of time; their
 rows join this query's live ones before stage 6 (`stages.attach`). Whether they may is the caller's
-`plan` (`engine.plan.plan_cost`), trusted here: the stored rows must be those fetched for it.
+`plan` (`engine.plan.plan_cost`), trusted here: the stored rows must be those fetched for it. When
+every hour is stored (`facts.live` is False), stages 1–5 do not run at all: the stored rows alone
+are the answer's rows, and a month at scale M is answered in a dozen statements.
 
 Units: money in the price book's currency; averages in cores and bytes; hours are seconds/3600.
 """
@@ -85,14 +87,16 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
     step = _StepIndex(query.sets)
     try:
         step.create(cursor)
-        if stored is not None and max_rows is not None:
-            counted = workload.count_groups(cursor, query, step.tagged(stored.pods), len(step.bounds), max_rows)
-            workload.check_cap(counted, max_rows, "at least ")
-        stages.materialise(cursor, facts, books, window, method=query.method, split=query.share_split,
-                           idle_by_node=query.idle_by_node, labels=needs_labels(query))
+        live = stored is None or facts.live
+        if live:
+            if stored is not None and max_rows is not None:
+                counted = workload.count_groups(cursor, query, step.tagged(stored.pods), len(step.bounds), max_rows)
+                workload.check_cap(counted, max_rows, "at least ")
+            stages.materialise(cursor, facts, books, window, method=query.method, split=query.share_split,
+                               idle_by_node=query.idle_by_node, labels=needs_labels(query))
+            step.check(cursor)
         if stored is not None:
-            stages.attach(cursor, stored)
-        step.check(cursor)
+            stages.attach(cursor, stored, live=live)
         totals = _step_totals(cursor, books, step)
         node_cost = {total.step_start: total.node_cost for total in totals}
         others: list[CostRow] = []
@@ -110,7 +114,7 @@ def compute(facts: Facts, prices: PriceBook, query: CostQuery, *, custom_prices:
         else:
             rows = WorkloadRows.of(())
             rendered = workload.render(cursor, books, query, step.TABLE, denominators, render)
-        diagnostics = _diagnostics(cursor, stored)
+        diagnostics = _diagnostics(cursor, stored, live=live)
     except BaseException:
         # A failed statement aborts the cursor's transaction, and cleaning up would fail too and hide
         # the error: the caller's ROLLBACK (`ledger.facts`) drops the temporary tables anyway.
@@ -157,7 +161,10 @@ class _StepIndex:
     Sets lie on a calendar grid (`domain.sets`: local midnights, Mondays, DST days of 23 or 25 h), so no
     arithmetic on one fixed size finds a segment's set; an ASOF join on the sets' starts does, in one
     vectorised pass. The service cuts live facts at every set boundary, so every segment nests in one
-    set; `check` proves it before any number is summed."""
+    set; `check` proves it of the live segments before any number is summed. Stored rows nest by
+    construction: an hour row is a whole hour the window plan reads from the ledger (an hour a
+    boundary cuts is collected live), and a day row is read only where no boundary cuts its day
+    (`RollupPlan.day_fits`)."""
 
     TABLE = "step_sets"
 
@@ -278,11 +285,12 @@ def _unallocated_rows(
     return out
 
 
-def _diagnostics(cursor: duckdb.DuckDBPyConnection, stored: rollup.Stored | None) -> Diagnostics:
+def _diagnostics(cursor: duckdb.DuckDBPyConnection, stored: rollup.Stored | None, *, live: bool) -> Diagnostics:
     params = Params()
-    unmatched = "(SELECT count(*) FROM container_cost WHERE NOT matched)"
+    counts = ["(SELECT count(*) FROM container_cost WHERE NOT matched)"] if live else []
     if stored is not None:
-        unmatched += f" + (SELECT coalesce(sum(unmatched), 0) FROM {stored.unmatched})"
+        counts.append(f"(SELECT coalesce(sum(unmatched), 0) FROM {stored.unmatched})")
+    unmatched = " + ".join(counts)
     row = run_named(
         cursor,
         f"SELECT (SELECT coalesce(sum(CAST(overcommitted AS BIGINT)), 0) FROM node_idle) AS over, "

@@ -162,21 +162,24 @@ class WorkloadRows:
                    else [float(value) for value in customs if value is not None])
 
 
-#: Writes an answer's workload rows as text in DuckDB: given the SELECT of the finished rows
-#: (`engine.workload.finished_sql`: step_idx, step_start, step_end, k0.., NUMBER_FIELDS, custom_cost
-#: with customWeights, labels as JSON text, p_<property>, ord), the number of keys and whether
-#: customCost is priced, it returns a SELECT of (step_idx, name, body, finite) in `ord` order and its
-#: parameters. The engine evaluates it before it releases the rows; its vocabulary is the caller's.
-Renderer = Callable[[str, int, bool], tuple[str, dict[str, object]]]
+#: Writes an answer's workload rows as text in DuckDB: given the number of keys and whether customCost
+#: is priced, it returns a select list over the finished rows (`engine.workload.finished_sql`:
+#: step_idx, step_start, step_end, k0.., NUMBER_FIELDS, custom_cost with customWeights, labels as JSON
+#: text, p_<property>) with the columns `base` (the row's name before it is made unique), `uid` (its
+#: pod UID or NULL), `body` (its text after the name) and `finite`, and the list's parameters. The
+#: engine evaluates it, in answer order, before it releases the rows; its vocabulary is the caller's.
+Renderer = Callable[[int, bool], tuple[str, dict[str, object]]]
 
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """Workload rows as a `Renderer` wrote them: per row its step index, name and body text;
-    `finite` is False if any number of any row was NaN or infinite (never expected)."""
+    """Workload rows as a `Renderer` wrote them, in answer order: per row its step index, base name,
+    pod UID ("" when none) and body text; `finite` is False if any number of any row was NaN or
+    infinite (never expected). Names are made unique by the caller, which also names the other rows."""
 
     step_index: list[int]
-    names: list[str]
+    bases: list[str]
+    uids: list[str]
     bodies: list[str]
     finite: bool
 

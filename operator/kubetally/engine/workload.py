@@ -127,22 +127,31 @@ def check_cap(count: int, max_rows: int | None, bound: str = "") -> None:
 
 def finished_sql(books: list[PricedBook], query: CostQuery, steps: str) -> str:
     """SELECT of the rows of `TABLE`, finished (`_FINISHED`), with `step_start`, `step_end`, the key
-    values k0.., `custom_cost` (with customWeights), `labels` (JSON text or NULL), the shared
-    properties p_<column> and `ord`, the answer order (by step, cost descending, key values, then the
-    properties). `steps` is the step table (`step_idx`, `set_start`, `set_end`); costRatio's
-    denominator of step i is `$denominators[i]` (the caller binds it: `denominators`)."""
+    values k0.., `custom_cost` (with customWeights), `labels` (JSON text or NULL) and the shared
+    properties p_<column>, unordered (`ordered` orders them). `steps` is the step table (`step_idx`,
+    `set_start`, `set_end`); costRatio's denominator of step i is `$denominators[i]` (the caller
+    binds it: `denominators`)."""
     display = [f"k{i}" for i in range(len(query.aggregate))]
     properties = [f"p_{column}" for column in grouping.PROPERTY_COLUMNS.values()]
     custom = ", coalesce(cost_custom, 0.0) AS custom_cost" if len(books) > 1 else ""
     finished = ", ".join(f"{sql} AS {name}" for name, sql in _FINISHED.items())
-    order = ", ".join(["w.step_idx", "cost DESC", *display, *(f"{column} NULLS FIRST" for column in properties)])
     return f"""
 SELECT w.step_idx, s.set_start AS step_start, s.set_end AS step_end, {", ".join(display)}, {finished}{custom},
-       w.labels, {", ".join(properties)}, row_number() OVER (ORDER BY {order}) AS ord
+       w.labels, {", ".join(properties)}
 FROM {TABLE} AS w
 JOIN {steps} AS s USING (step_idx)
 JOIN (SELECT unnest($denominators) AS node_cost, unnest(range(len($denominators))) AS step_idx) AS n
   USING (step_idx)"""
+
+
+def ordered(select: str, books: list[PricedBook], query: CostQuery, steps: str) -> str:
+    """`SELECT step_idx, <select>` over `finished_sql`'s rows in answer order: by step, cost
+    descending, key values, then the shared properties (a total order: rows of a step differ in a
+    key value or a property, so the answer never depends on how DuckDB happened to group)."""
+    display = [f"k{i}" for i in range(len(query.aggregate))]
+    properties = [f"p_{column} NULLS FIRST" for column in grouping.PROPERTY_COLUMNS.values()]
+    order = ", ".join(["step_idx", "cost DESC", *display, *properties])
+    return f"SELECT step_idx, {select} FROM ({finished_sql(books, query, steps)}) ORDER BY {order}"
 
 
 def step_costs(cursor: duckdb.DuckDBPyConnection) -> dict[int, float]:
@@ -156,7 +165,7 @@ def fetch(cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: Cos
     """The rows of `TABLE`, finished and ordered (`finished_sql`), as columns."""
     display = [f"k{i}" for i in range(len(query.aggregate))]
     properties = [f"p_{column}" for column in grouping.PROPERTY_COLUMNS.values()]
-    result = cursor.execute(f"SELECT * FROM ({finished_sql(books, query, steps)}) ORDER BY ord",
+    result = cursor.execute(ordered("*", books, query, steps),
                             {"denominators": [float(value) for value in denominators]})
     columns = {name: _values(array) for name, array in result.fetchnumpy().items()}
     names = list(grouping.PROPERTY_COLUMNS)
@@ -176,11 +185,12 @@ def fetch(cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: Cos
 def render(cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: CostQuery, steps: str,
            denominators: Sequence[float], renderer: Renderer) -> Rendered:
     """The rows of `TABLE` written by `renderer` over `finished_sql`, in answer order."""
-    sql, params = renderer(finished_sql(books, query, steps), len(query.aggregate), len(books) > 1)
-    result = cursor.execute(sql, {**params, "denominators": [float(value) for value in denominators]})
+    select, params = renderer(len(query.aggregate), len(books) > 1)
+    result = cursor.execute(ordered(select, books, query, steps),
+                            {**params, "denominators": [float(value) for value in denominators]})
     columns = {name: _values(array) for name, array in result.fetchnumpy().items()}
-    return Rendered(step_index=[int(value) for value in columns["step_idx"]], names=columns["name"],
-                    bodies=columns["body"], finite=all(columns["finite"]))
+    return Rendered(step_index=[int(value) for value in columns["step_idx"]], bases=columns["base"],
+                    uids=[uid or "" for uid in columns["uid"]], bodies=columns["body"], finite=all(columns["finite"]))
 
 
 def _values(array: Any) -> list[Any]:

@@ -67,15 +67,19 @@ class PriceBooks:
     price_versions table) changes with every version added, so books are kept per stamp: while
     nothing changed a request costs one stamp query and no parsing. A book is stored under a stamp
     read before its versions were, so it is never older than its stamp (threads may race: the worst
-    is one more rebuild). Missing names are not remembered: a request naming random CostWeights must
-    not grow this cache.
+    is one more rebuild). A name found missing is remembered too (a cluster without a `default`
+    CostWeights asks for it on every request), but only `MISSES_KEPT` of them per stamp: a request
+    naming random CostWeights must not grow this cache.
     """
+
+    MISSES_KEPT = 16
 
     def __init__(self, ledger: _StampedVersions) -> None:
         self._ledger = ledger
         self._lock = threading.Lock()
         self._stamp = ""
         self._books: dict[str, PriceBook] = {}
+        self._missing: set[str] = set()
 
     def books(self, *names: str) -> tuple[PriceBook | None, ...]:
         """The PriceBook of each CostWeights of `names` as the ledger holds it now (None for a name
@@ -83,14 +87,17 @@ class PriceBooks:
         stamp = self._ledger.prices_stamp()
         with self._lock:
             if stamp != self._stamp:
-                self._stamp, self._books = stamp, {}
+                self._stamp, self._books, self._missing = stamp, {}, set()
             cached = [self._books.get(name) for name in names]
+            missing = [name in self._missing for name in names]
         out: list[PriceBook | None] = []
-        for name, book in zip(names, cached, strict=True):
-            if book is None:
+        for name, book, known_missing in zip(names, cached, missing, strict=True):
+            if book is None and not known_missing:
                 book = price_book(self._ledger, name)
                 with self._lock:
-                    if book is not None and stamp == self._stamp:
+                    if stamp == self._stamp and book is not None:
                         self._books[name] = book
+                    elif stamp == self._stamp and len(self._missing) < self.MISSES_KEPT:
+                        self._missing.add(name)
             out.append(book)
         return tuple(out)

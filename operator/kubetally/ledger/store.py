@@ -352,7 +352,8 @@ class DuckDBLedger:
                     stored = rollups.stored_views(cursor, plan, hour_runs, day_runs)
                     spans = rollups.intersect(base, rollups.complement(sorted(hour_runs + day_runs), start, end))
             facts = self._fact_views(cursor, start, end, live, spans, None if hours is None else base)
-            yield dataclasses.replace(facts, stored=stored)
+            any_live = bool(spans) or (live is not None and any(live.rows(table) for table in TABLES))
+            yield dataclasses.replace(facts, stored=stored, live=stored is None or any_live)
         finally:
             cursor.execute("ROLLBACK")
             cursor.close()

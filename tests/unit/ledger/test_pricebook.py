@@ -59,14 +59,32 @@ def test_books_are_parsed_once_per_stamp_and_follow_new_versions(monkeypatch: py
     assert len(parsed) == 4
 
 
-def test_missing_names_are_not_remembered() -> None:
+def test_missing_names_are_remembered_per_stamp_and_boundedly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A missing name is asked of the ledger once per stamp (a cluster without `default` asks on every
+    request); at most MISSES_KEPT (16) of them are kept: after "custom", 15 of 50 random names are kept
+    (asked once) and 35 are asked in each of two rounds; a new version forgets every miss, and the name
+    now recorded is found."""
     ledger = DuckDBLedger(":memory:")
     books = PriceBooks(ledger)
-    assert books.books("custom") == (None,)
+    asked: list[str] = []
+    real = ledger.price_versions
+
+    def counting(name: str) -> Any:
+        asked.append(name)
+        return real(name)
+
+    monkeypatch.setattr(ledger, "price_versions", counting)
+    for _ in range(3):
+        assert books.books("custom") == (None,)
+    assert asked == ["custom"]
+    names = [f"nope-{n}" for n in range(50)]
+    for _ in range(2):
+        for name in names:
+            assert books.books(name) == (None,)
+    assert len(asked) == 1 + 15 + 2 * 35  # "custom" took one of the 16 places
+    assert len(books._missing) == 16 and not books._books
     assert record_cost_weights(ledger, "custom", spec("2"), observed_at=T0)
     found = books.books("custom")[0]
     assert found is not None
     assert node_prices(found) == [(0, Decimal("2"))]
-    for name in (f"nope-{n}" for n in range(50)):
-        assert books.books(name) == (None,)
-    assert set(books._books) == {"custom"}
+    assert books._missing == set() and set(books._books) == {"custom"}

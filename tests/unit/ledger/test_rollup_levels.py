@@ -131,25 +131,40 @@ def test_a_day_is_read_as_day_rows_only_once_every_hour_of_it_is_stored(tmp_path
 
 
 def test_an_answer_over_the_row_cap_is_refused_from_the_stored_rows_before_any_fact_is_read(tmp_path: Path) -> None:
-    """Every hour stored: the stored rows' distinct (hour, controller) pairs are exactly the answer's
-    workload rows, which the facts-only engine counts after computing them (N). With a cap of N - 1
-    both refuse; the stored path says `at least N` (its count is a lower bound) and reads no
-    a fact (the `at least` count is only made before the facts are materialised)."""
-    spec = dataclasses.replace(tiny(), hours=24)
+    """A day's 24 hours stored, the 25th hour written after the build (so it is read from its facts).
+
+    The facts-only engine counts the answer's workload rows after computing them: N24 over the stored
+    day, N25 over all 25 hours. Over the stored day alone (no fact to read), the cap N24 - 1 is refused
+    with the exact count N24, from the stored rows. Over 25 hours with the cap N24 - 1, the stored rows'
+    distinct (hour, controller) pairs are counted before the 25th hour's facts are materialised: the
+    refusal says `at least N24` (a lower bound: live hours can only add rows), where the facts-only
+    engine says N25."""
+    spec = dataclasses.replace(tiny(), hours=25)
     cluster = generate(spec)
     ledger = DuckDBLedger(tmp_path / "l.duckdb")
-    for hour in range(spec.start, spec.end, H):
+    day_end = spec.start + 24 * H
+    for hour in range(spec.start, day_end, H):
         ledger.write_hour(spec.name, hour, batch_of(fact_arrays(cluster, hour)), 1.0, ingested_at=spec.end)
     book = topology.default_book()
     ledger.build_rollups(book)
-    query = CostQuery(window=Window(datetime.fromtimestamp(spec.start, UTC), datetime.fromtimestamp(spec.end, UTC)),
-                      step_seconds=H, aggregate=parse_aggregate("controller"), method=Method.REQUEST)
-    with ledger.facts(spec.start, spec.end) as facts:
-        rows = sum(row.kind == "workload" for row in pipeline.compute(facts, book, query).rows)
+    ledger.write_hour(spec.name, day_end, batch_of(fact_arrays(cluster, day_end)), 1.0, ingested_at=spec.end)
+
+    def query(end: int) -> CostQuery:
+        return CostQuery(window=Window(datetime.fromtimestamp(spec.start, UTC), datetime.fromtimestamp(end, UTC)),
+                         step_seconds=H, aggregate=parse_aggregate("controller"), method=Method.REQUEST)
+
+    def rows(end: int) -> int:
+        with ledger.facts(spec.start, end) as facts:
+            return sum(row.kind == "workload" for row in pipeline.compute(facts, book, query(end)).rows)
+
+    day, all_hours = rows(day_end), rows(spec.end)
+    assert all_hours > day
+    for end, expected in ((day_end, f"the answer has {day} rows"), (spec.end, f"the answer has at least {day} rows")):
+        planned = plan.plan_cost(query(end), book)
+        with ledger.facts(spec.start, end, plan=planned) as facts, pytest.raises(SpecError) as refused:
+            assert facts.live is (end == spec.end)
+            pipeline.compute(facts, book, query(end), plan=planned, max_rows=day - 1)
+        assert f"{expected} (groups × steps), over the cap of {day - 1}" in refused.value.message
     with ledger.facts(spec.start, spec.end) as facts, pytest.raises(SpecError) as live:
-        pipeline.compute(facts, book, query, max_rows=rows - 1)
-    assert f"the answer has {rows} rows (groups × steps), over the cap of {rows - 1}" in live.value.message
-    planned = plan.plan_cost(query, book)
-    with ledger.facts(spec.start, spec.end, plan=planned) as facts, pytest.raises(SpecError) as early:
-        pipeline.compute(facts, book, query, plan=planned, max_rows=rows - 1)
-    assert f"the answer has at least {rows} rows (groups × steps), over the cap of {rows - 1}" in early.value.message
+        pipeline.compute(facts, book, query(spec.end), max_rows=day - 1)
+    assert f"the answer has {all_hours} rows (groups × steps), over the cap of {day - 1}" in live.value.message
