@@ -141,6 +141,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--backfill-days", type=int, default=int(_env("backfill-days", "30") or 30))
     run.add_argument("--admin-namespaces", default=_env("admin-namespaces", ""),
                      help="comma-separated namespaces whose CostReports see every project")
+    run.add_argument("--webhook-configuration", default=_env("webhook-configuration", "kubetally"),
+                     help="ValidatingWebhookConfiguration whose caBundle gets the certificate made at start "
+                          "(\"\" for none; unused with --tls-cert-file)")
     run.add_argument("--now", type=_time, default=None, help="replay: pretend the current time is T")
     run.add_argument("--memory-limit", default=_env("memory-limit"), help=_MEMORY_HELP)
     run.add_argument("--max-queries", type=_positive, default=_env("max-queries", str(os.cpu_count() or 2)),
@@ -154,6 +157,16 @@ def _parser() -> argparse.ArgumentParser:
                            "in one it listens on <pod ip>:8443")
     demo.add_argument("--cache", default=_env("cache"), help="cache directory (default ~/.cache/kubetally)")
     demo.add_argument("--workdir", default=None, help="this run's logs, kubeconfig, data (default <cache>/demo/run)")
+    validate = commands.add_parser(
+        "validate", help="check CostWeights and CostReports offline with the operator's own rules; exit 1 if any is "
+                         "invalid")
+    validate.add_argument("paths", nargs="*", metavar="PATH",
+                          help="YAML or JSON files, directories (their *.yaml, *.yml, *.json, recursively), or - for "
+                               "stdin")
+    validate.add_argument("-k", "--kustomize", action="append", default=[], metavar="DIR",
+                          help="a kustomization, built with `kubectl kustomize DIR` (repeatable)")
+    validate.add_argument("--resolution", type=int, default=int(_env("resolution", "60") or 60),
+                          help="the operator's --resolution in seconds (windows and steps are checked against it)")
     bench = commands.add_parser("bench", help="measure speed and memory at scales L and M; write bench/RESULTS.md")
     bench.add_argument("--cache", default=_env("cache"), help="cache directory (default ~/.cache/kubetally)")
     bench.add_argument("--output", default="bench/RESULTS.md", help="the results table to (re)write")
@@ -173,6 +186,7 @@ async def _operator(args: argparse.Namespace) -> int:
                            query_timeout_seconds=args.timeout,
                            ingest_interval_seconds=args.ingest_interval, **_access(args, auth=True)),
         admin_namespaces=frozenset(ns.strip() for ns in args.admin_namespaces.split(",") if ns.strip()),
+        webhook_configuration=args.webhook_configuration,
     )
     await run(options)
     return 0
@@ -288,6 +302,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cache = Path(args.cache) if args.cache else default_cache()
         workdir = Path(args.workdir) if args.workdir else cache / "demo" / "run"
         return run_demo(DemoOptions(cache=cache, workdir=workdir, port=args.port))
+    if args.command == "validate":
+        from kubetally.validate_cli import validate_command
+
+        return validate_command(args.paths, args.kustomize, resolution_seconds=args.resolution)
     try:
         commands = {"serve": _serve, "ingest": _ingest, "run": _operator, "rollups": _rollups}
         return asyncio.run(commands[args.command](args))

@@ -17,7 +17,7 @@ two never import each other):
 - `rows`: the top N rows by cost; `rowCount` counts them all; the full result is kept for
   `resultPath`. Money is written as decimal strings (6 decimals), never floats;
 - conditions: `Ready` (True once computed; False with InvalidSpec, MetricsUnavailable) and
-  `Degraded` (True with DataGap when coverage < 1, NoData when no row has cost; MetricsUnavailable
+  `Degraded` (True with InvalidSpec; with DataGap when coverage < 1, NoData when no row has cost; MetricsUnavailable
   when the store did not answer for the live parts of the window within the live budget: the
   report then holds the ledger's hours, its message the warning, and it is recomputed within
   `DEGRADED_RETRY` rather than at its next scheduled time).
@@ -125,9 +125,11 @@ def condition(
 def failed_status(
     error: Exception, *, generation: int, now: datetime, previous: Sequence[Mapping[str, Any]] = ()
 ) -> dict[str, Any]:
-    """Status for a report that could not be computed: InvalidSpec or MetricsUnavailable."""
+    """Status for a report (or CostWeights) that could not be computed (recorded): InvalidSpec or
+    MetricsUnavailable. Both are Degraded=True: the object is not served as it asks (GitOps tools read
+    Degraded as "look at me"; manifests/argocd maps it to Argo CD's Degraded health)."""
     reason = "InvalidSpec" if isinstance(error, SpecError) else "MetricsUnavailable"
-    degraded = "False" if reason == "InvalidSpec" else "True"
+    degraded = "True"
     return {
         "observedGeneration": generation,
         "conditions": [
@@ -137,6 +139,29 @@ def failed_status(
                       now=now, previous=previous),
         ],
     }
+
+
+def report_query(spec_body: Mapping[str, Any], *, now: datetime, resolution_seconds: int) -> tuple[CostReportSpec,
+                                                                                                CostQuery]:
+    """A report's spec, validated, and the query it asks at `now`: every rule that can make a report
+    InvalidSpec before anything is computed. The admission webhook and `kubetally validate` run this
+    very function (`kubetally.validation`), so that they and the condition never disagree."""
+    spec: CostReportSpec = parse_cost_report(spec_body)
+    window, step = spec.resolve_span(now, resolution_seconds)
+    query = CostQuery(
+        window=window,
+        step_seconds=step,
+        time_zone=spec.zone(),
+        aggregate=spec.aggregate_keys(),
+        filter=spec.parsed_filter(),
+        method=spec.method,
+        idle=spec.idle,
+        share_idle=spec.share_idle,
+        share_split=spec.share_split,
+        idle_by_node=spec.idle_by_node,
+    )
+    spec.parsed_schedule()
+    return spec, query
 
 
 async def compute_report(
@@ -152,20 +177,8 @@ async def compute_report(
     previous: Sequence[Mapping[str, Any]] = (),
 ) -> ReportResult:
     """Compute a report (SpecError and SourceUnavailable propagate; see `failed_status`)."""
-    spec: CostReportSpec = parse_cost_report(spec_body)
-    window, step = spec.resolve_span(now, service.config.resolution_seconds)
-    query = CostQuery(
-        window=window,
-        step_seconds=step,
-        time_zone=spec.zone(),
-        aggregate=spec.aggregate_keys(),
-        filter=spec.parsed_filter(),
-        method=spec.method,
-        idle=spec.idle,
-        share_idle=spec.share_idle,
-        share_split=spec.share_split,
-        idle_by_node=spec.idle_by_node,
-    )
+    spec, query = report_query(spec_body, now=now, resolution_seconds=service.config.resolution_seconds)
+    window = query.window
     report_scope = Scope.of_report(query.filter, namespace=namespace, project=project, isolated=isolated)
     query = replace(query, filter=report_scope.filter)
     answer = await service.cost(query, spec.custom_weights_name())

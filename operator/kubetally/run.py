@@ -26,7 +26,7 @@ import kopf
 import kubetally.handlers  # noqa: F401  (registers the CostWeights and CostReport handlers)
 from kubetally.handlers.costreports import schedule_loop
 from kubetally.handlers.results import find_result
-from kubetally.handlers.runtime import GROUP, Runtime, custom_objects_api
+from kubetally.handlers.runtime import GROUP, Runtime, custom_objects_api, publish_ca_bundle
 from kubetally.serve import Process, ServeOptions, assemble
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ class RunOptions:
     serve: ServeOptions
     #: Namespaces whose CostReports see every project (the others see their own namespace's project).
     admin_namespaces: frozenset[str] = frozenset()
+    #: The ValidatingWebhookConfiguration whose caBundle gets the certificate made at start ("": none).
+    webhook_configuration: str = "kubetally"
 
 
 async def run(options: RunOptions) -> None:
@@ -61,8 +63,28 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         await process.close()
         raise
     log.info("API on %s", api.url)
+    if options.webhook_configuration and api.self_signed_pem:
+        await _publish(options.webhook_configuration, api.self_signed_pem)
     process.spawn(schedule_loop(runtime))
     memo.process, memo.runtime = process, runtime
+
+
+async def _publish(configuration: str, cert_pem: str) -> None:
+    """The admission webhook verifies us with the certificate made at start. A failure is logged, not
+    fatal: the webhook's failure policy (Ignore) then admits objects unchecked, and the InvalidSpec
+    condition still marks the bad ones (manifests/manager/webhook.yaml)."""
+    try:
+        count = await publish_ca_bundle(configuration, cert_pem)
+    except Exception as error:  # ApiException, a timeout, no such object: the operator runs on
+        if getattr(error, "status", None) == 404:  # not installed (kubetally demo, a bare `kubetally run`)
+            log.info("no ValidatingWebhookConfiguration %s: no admission checks (manifests/manager/webhook.yaml "
+                     "installs them); bad billing objects are marked InvalidSpec", configuration)
+            return
+        log.warning("could not put the serving certificate into ValidatingWebhookConfiguration %s (%s): "
+                    "bad billing objects are admitted and marked InvalidSpec until it is set",
+                    configuration, str(error).splitlines()[0] if str(error) else type(error).__name__)
+        return
+    log.info("ValidatingWebhookConfiguration %s: caBundle set on %d webhook(s)", configuration, count)
 
 
 @kopf.on.cleanup()

@@ -49,7 +49,7 @@ from aiohttp import web
 from kubetally import ingest
 from kubetally.access.kubeapi import api_client, front_proxy
 from kubetally.access.reviews import Reviews
-from kubetally.access.tls import server_context
+from kubetally.access.tls import self_signed, server_context
 from kubetally.api.app import build_app
 from kubetally.api.guard import Gate
 from kubetally.api.metrics import Metrics
@@ -262,8 +262,10 @@ async def open_gate(options: ServeOptions, ledger: DuckDBLedger, stack: AsyncExi
     return Gate(reviews, proxy, partial(ledger.namespaces, options.config.cluster))
 
 
-def tls_context(options: ServeOptions, gate: Gate | None) -> ssl.SSLContext | None:
-    """HTTPS settings, or None for plain HTTP (loopback without certificate files only).
+def tls_context(options: ServeOptions, gate: Gate | None) -> tuple[ssl.SSLContext | None, str | None]:
+    """HTTPS settings, or None for plain HTTP (loopback without certificate files only), and the
+    PEM of the certificate made at start when no files were given (whoever must verify us, e.g.
+    the admission webhook's caBundle, can be given it).
 
     Certificate files named but both absent (the manifests mount the cert-manager Secret
     `optional: true`) mean "make one": logged, never a crash loop. One present without the other
@@ -276,11 +278,13 @@ def tls_context(options: ServeOptions, gate: Gate | None) -> ssl.SSLContext | No
         missing = cert if not cert.exists() else key
         raise SpecError("--tls-cert-file", f"{missing} does not exist, but its pair does; give both files or neither")
     if cert is None and loopback(options.host):
-        return None
+        return None, None
     hosts = sorted({"localhost", "127.0.0.1", socket.gethostname(), options.host,
                     "kubetally.kubetally-system.svc"} - {"0.0.0.0", "::"})
     client_ca = gate.front_proxy.ca_pem if gate is not None and gate.front_proxy is not None else None
-    return server_context(cert, key, hosts=hosts, client_ca_pem=client_ca)
+    made = self_signed(hosts) if cert is None else None
+    context = server_context(cert, key, hosts=hosts, client_ca_pem=client_ca, made=made)
+    return context, None if made is None else made.cert_pem
 
 
 @dataclass
@@ -289,6 +293,8 @@ class Api:
 
     runners: list[web.AppRunner]
     url: str
+    #: The certificate made at start (PEM), None when it came from files or HTTP is plain.
+    self_signed_pem: str | None = None
 
     async def close(self) -> None:
         for runner in self.runners:
@@ -303,7 +309,7 @@ async def start_api(service: CostService, metrics: Metrics, health: StoreHealth,
     forwards no identity: everything it answers is the cluster-wide view, so RBAC on `services/proxy`
     (and a NetworkPolicy keeping everyone but the apiserver off the port) decides who sees it. Off by
     default; `manifests/service-proxy` turns it on."""
-    context = tls_context(options, gate)
+    context, made = tls_context(options, gate)
     runners = []
     for port, checked in ((options.port, gate), (options.service_proxy_port, None)):
         if port is None:
@@ -313,7 +319,7 @@ async def start_api(service: CostService, metrics: Metrics, health: StoreHealth,
         await runner.setup()
         await web.TCPSite(runner, options.host, port, ssl_context=context).start()
         runners.append(runner)
-    return Api(runners, f"{'https' if context else 'http'}://{options.host}:{options.port}")
+    return Api(runners, f"{'https' if context else 'http'}://{options.host}:{options.port}", made)
 
 
 @dataclass

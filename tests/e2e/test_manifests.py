@@ -45,7 +45,9 @@ BOOTSTRAP_RESOURCES = {
     "selfsubjectrulesreviews.authorization.k8s.io",
 }
 # The only resources the operator may change: its own objects and the events it posts.
+WEBHOOK_CONFIGURATION = "validatingwebhookconfigurations.admissionregistration.k8s.io [kubetally]"
 WRITABLE = {
+    WEBHOOK_CONFIGURATION,
     "costreports.kubetally.io",
     "costreports.kubetally.io/status",
     "costweights.kubetally.io",
@@ -128,13 +130,15 @@ def test_default_builds_with_crds_rbac_and_a_hardened_deployment(control_plane: 
         ("Deployment", "kubetally"),
         ("Service", "kubetally"),
         ("APIService", APISERVICE),
+        ("ValidatingWebhookConfiguration", "kubetally"),
         ("PersistentVolumeClaim", "kubetally-ledger"),
     } <= kinds
     assert not any(doc["kind"] == "ServiceMonitor" for doc in docs), "the ServiceMonitor is an optional component"
     assert not any(doc["kind"] in {"Certificate", "Issuer"} for doc in docs), "cert-manager is an optional component"
     # Nothing from manifests/examples: a binding there grants a made-up user access.
     assert not any(doc["kind"] == "RoleBinding" and doc["roleRef"]["name"].startswith("kubetally-cost") for doc in docs)
-    cluster_scoped = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "APIService"}
+    cluster_scoped = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "APIService",
+                      "ValidatingWebhookConfiguration"}
     for doc in docs:
         assert doc["metadata"]["labels"]["app.kubernetes.io/name"] == "kubetally"
         if (doc["kind"], doc["metadata"]["name"]) == AUTH_READER:
@@ -196,6 +200,17 @@ def test_default_builds_with_crds_rbac_and_a_hardened_deployment(control_plane: 
         "groupPriorityMinimum": 100, "versionPriority": 100,
         "insecureSkipTLSVerify": True,  # the operator's self-made certificate (see manifests/cert-manager)
     }
+    # The admission webhook: only our two kinds, only CREATE and UPDATE (never status), and a failure
+    # policy that admits when the operator is down, within 5 s (README, "GitOps").
+    webhooks = _one(docs, "ValidatingWebhookConfiguration", "kubetally")["webhooks"]
+    assert [(hook["name"], hook["rules"]) for hook in webhooks] == [
+        (f"{kind}.kubetally.io", [{"apiGroups": ["kubetally.io"], "apiVersions": ["*"],
+                                   "operations": ["CREATE", "UPDATE"], "resources": [kind], "scope": "*"}])
+        for kind in ("costweights", "costreports")]
+    for hook in webhooks:
+        assert (hook["failurePolicy"], hook["timeoutSeconds"], hook["sideEffects"]) == ("Ignore", 5, "None")
+        assert hook["clientConfig"] == {"service": {"name": "kubetally", "namespace": NAMESPACE,
+                                                    "path": "/validate", "port": 443}}
 
     bindings = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] in {"ClusterRoleBinding", "RoleBinding"}}
     operator = [{"kind": "ServiceAccount", "name": "kubetally", "namespace": NAMESPACE}]
@@ -260,6 +275,11 @@ def test_cert_manager_component_issues_the_mounted_secret(control_plane: Control
             "cert-manager.io/inject-ca-from": f"{namespace}/{certificate['metadata']['name']}"}
         assert apiservice["spec"]["insecureSkipTLSVerify"] is False
         assert "caBundle" not in apiservice["spec"]  # the cainjector's to fill
+        webhooks = _one(docs, "ValidatingWebhookConfiguration", "kubetally")
+        assert webhooks["metadata"]["annotations"] == apiservice["metadata"]["annotations"]
+        for hook in webhooks["webhooks"]:  # the same Service, so the same certificate's names
+            assert hook["clientConfig"]["service"] == {**target, "path": "/validate", "port": 443}
+            assert "caBundle" not in hook["clientConfig"]
         # The issuer chain: serving cert ← CA Issuer ← CA certificate ← self-signed Issuer.
         ca_issuer = _one(docs, "Issuer", certificate["spec"]["issuerRef"]["name"])
         ca_certificate = [doc for doc in docs if doc["kind"] == "Certificate"
@@ -341,6 +361,9 @@ def test_operator_rbac_is_least_privilege(control_plane: ControlPlane) -> None:
         assert rules["events"] == rules["events.events.k8s.io"] == {"create"}
         assert rules["namespaces"] == rules["customresourcedefinitions.apiextensions.k8s.io"] == {"list", "watch"}
         assert not any(resource.startswith(("leases", "kopfpeerings")) for resource in rules), "standalone: no peering"
+        # The admission webhook's caBundle: that one object, read and patched, nothing else of its kind.
+        assert rules[WEBHOOK_CONFIGURATION] == {"get", "patch"}
+        assert not any(r.startswith("validatingwebhookconfigurations") and r != WEBHOOK_CONFIGURATION for r in rules)
 
     denied: list[tuple[str, ...]] = [
         ("get", "secrets"), ("list", "secrets", "-A"), ("get", "configmaps", "-A"),

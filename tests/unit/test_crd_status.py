@@ -15,12 +15,12 @@ README, written out by hand (type → reason):
 | window 00:00–02:00, all in ledger | True  Computed             | False Complete (coverage 1)       |
 | window 23:00–02:00, 23:00 empty   | True  Computed             | True  DataGap (coverage 2/3)      |
 | filter matching no namespace      | True  Computed             | True  NoData (no workload cost)   |
-| window "fortnight"                | False InvalidSpec          | False InvalidSpec                 |
-| step 45m (sub-hour)               | False InvalidSpec          | False InvalidSpec                 |
+| window "fortnight"                | False InvalidSpec          | True  InvalidSpec                 |
+| step 45m (sub-hour)               | False InvalidSpec          | True  InvalidSpec                 |
 | step 1h over 00:30–02:00 (sets)   | True  Computed             | True  DataGap (live 00:30–01:00)  |
 | the store unreachable             | False MetricsUnavailable   | True  MetricsUnavailable          |
-| CostWeights 0.5/0.5               | True  Recorded             | (none)                            |
-| CostWeights 0.7/0.2 (sum 0.9)     | False InvalidSpec          | False InvalidSpec                 |
+| CostWeights 0.5/0.5               | True  Recorded             | False Recorded                    |
+| CostWeights 0.7/0.2 (sum 0.9)     | False InvalidSpec          | True  InvalidSpec                 |
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ REPORT_CASES: dict[str, tuple[dict[str, Any], tuple[str, str], tuple[str, str]]]
                  ("True", "Computed"), ("True", "DataGap")),
     "no data": ({"window": WHOLE, "aggregate": ["namespace"], "filter": 'namespace:"nobody"'},
                 ("True", "Computed"), ("True", "NoData")),
-    "invalid spec": ({"window": "fortnight"}, ("False", "InvalidSpec"), ("False", "InvalidSpec")),
-    "sub-hour step": ({"window": WHOLE, "step": "45m"}, ("False", "InvalidSpec"), ("False", "InvalidSpec")),
+    "invalid spec": ({"window": "fortnight"}, ("False", "InvalidSpec"), ("True", "InvalidSpec")),
+    "sub-hour step": ({"window": WHOLE, "step": "45m"}, ("False", "InvalidSpec"), ("True", "InvalidSpec")),
     "hourly sets off the hour": ({"window": "2025-06-01T00:30:00Z,2025-06-01T02:00:00Z", "step": "1h"},
                                  ("True", "Computed"), ("True", "DataGap")),
 }
@@ -112,9 +112,9 @@ def test_the_status_of_an_unreachable_store_validates() -> None:
 @pytest.mark.parametrize(
     ("spec", "reasons"),
     [
-        (WEIGHTS, {"Ready": ("True", "Recorded")}),
+        (WEIGHTS, {"Ready": ("True", "Recorded"), "Degraded": ("False", "Recorded")}),
         (WEIGHTS | {"weights": {"cpu": "0.7", "memory": "0.2"}},
-         {"Ready": ("False", "InvalidSpec"), "Degraded": ("False", "InvalidSpec")}),
+         {"Ready": ("False", "InvalidSpec"), "Degraded": ("True", "InvalidSpec")}),
     ],
     ids=["recorded", "invalid spec"],
 )

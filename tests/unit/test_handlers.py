@@ -87,7 +87,7 @@ async def test_create_and_spec_changes_write_through_the_one_writer() -> None:
         writes.append((namespace, name, status, stamp))
 
     runtime = SimpleNamespace(
-        service=SimpleNamespace(clock=lambda: T, config=SimpleNamespace(cluster="c1")),
+        service=SimpleNamespace(clock=lambda: T, config=SimpleNamespace(cluster="c1", resolution_seconds=60)),
         ledger=SimpleNamespace(prices_stamp=lambda: "3-100", project_of=lambda cluster, namespace: None),
         admin_namespaces=frozenset(), results={}, write_report=write_report)
     report = body(generation=4) | {"spec": {"window": "fortnight"}}
@@ -96,5 +96,5 @@ async def test_create_and_spec_changes_write_through_the_one_writer() -> None:
     ((namespace, name, status, stamp),) = writes
     assert (namespace, name, stamp, status["observedGeneration"]) == ("ns", "r", "3-100", 4)
     assert [(c["type"], c["status"], c["reason"]) for c in status["conditions"]] == [
-        ("Ready", "False", "InvalidSpec"), ("Degraded", "False", "InvalidSpec")]
+        ("Ready", "False", "InvalidSpec"), ("Degraded", "True", "InvalidSpec")]
     assert runtime.results == {}

@@ -45,10 +45,10 @@ class SelfMade:
 
 
 def server_context(cert_file: Path | None, key_file: Path | None, *, hosts: Sequence[str],
-                   client_ca_pem: str | None) -> ssl.SSLContext:
+                   client_ca_pem: str | None, made: SelfMade | None = None) -> ssl.SSLContext:
     """A TLS 1.2+ server context with the certificate in `cert_file`/`key_file` (both or neither),
-    else a self-made one for `hosts` (DNS names and IP addresses); client certificates optional and
-    verified against `client_ca_pem` when given, not asked for otherwise."""
+    else `made` or a self-made one for `hosts` (DNS names and IP addresses); client certificates
+    optional and verified against `client_ca_pem` when given, not asked for otherwise."""
     if (cert_file is None) != (key_file is None):
         raise ValueError("give both the TLS certificate file and its private key file, or neither")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -56,7 +56,7 @@ def server_context(cert_file: Path | None, key_file: Path | None, *, hosts: Sequ
     if cert_file is not None and key_file is not None:
         context.load_cert_chain(cert_file, key_file)
     else:
-        _load_pem_chain(context, self_signed(hosts))
+        _load_pem_chain(context, made or self_signed(hosts))
     if client_ca_pem:
         context.load_verify_locations(cadata=client_ca_pem)
         context.verify_mode = ssl.CERT_OPTIONAL

@@ -24,7 +24,7 @@ from multidict import MultiDict, MultiDictProxy, MultiMapping
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kubetally.access.reviews import AccessUnavailable
-from kubetally.api import discovery, params, payloads
+from kubetally.api import admission, discovery, params, payloads
 from kubetally.api.guard import GATE, AccessDenied, Gate, authenticate, fence, may_read_report
 from kubetally.api.metrics import Metrics
 from kubetally.api.pages import paginate
@@ -313,6 +313,7 @@ def build_app(
         app.router.add_get(f"{prefix}/costs/cost", cost)
         app.router.add_get(f"{prefix}/costs/usage", usage)
     app.router.add_get(f"{query}/namespaces/{{namespace}}/costreports/{{name}}/result", report_result)
+    app.router.add_post(admission.PATH, admission.handler(service.clock, service.config.resolution_seconds))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -16,6 +16,8 @@ No identity → 401; the Kubernetes API not answering → 503 (`AccessUnavailabl
 
 Routes:
 - `/healthz`, `/readyz`: open, they say only ok / not ready.
+- `/validate` (`api.admission`): open, the kube-apiserver's admission webhook calls come without
+  credentials; it judges the object it is sent and reveals nothing else.
 - `/metrics`: SAR on the non-resource URL `/metrics`, verb get (kube-rbac-proxy's rule).
 - discovery of `query.kubetally.io`: open (static documents; the APIService availability check
   of the kube-apiserver reads them without a user).
@@ -44,7 +46,8 @@ from kubetally.api.discovery import VERSION as QUERY_VERSION
 
 #: The routes anyone may call: health, and the discovery documents of the aggregated API (static,
 #: the same for everyone; the kube-apiserver's APIService availability check reads them with no user).
-OPEN = frozenset({"/healthz", "/readyz", f"/apis/{QUERY_GROUP}", f"/apis/{QUERY_GROUP}/{QUERY_VERSION}"})
+OPEN = frozenset({"/healthz", "/readyz", f"/apis/{QUERY_GROUP}", f"/apis/{QUERY_GROUP}/{QUERY_VERSION}",
+                  "/validate"})
 IDENTITY: web.RequestKey[Identity] = web.RequestKey("identity", Identity)
 #: How long the namespaces known to the ledger are reused before they are read again (seconds).
 NAMESPACES_TTL_SECONDS = 30.0

@@ -1,4 +1,4 @@
-"""CostWeights → price versions in the ledger, with a Ready or InvalidSpec condition.
+"""CostWeights → price versions in the ledger, with Ready and Degraded conditions (Recorded or InvalidSpec).
 
 A changed spec becomes a new price version (from its effectiveFrom, or the next full hour), so hours
 already priced keep their prices; the ledger's prices stamp changes, so reports are recomputed on
@@ -36,8 +36,10 @@ def record(
     del changed  # reports see the new version through the ledger's prices stamp
     versions = runtime.ledger.price_versions(name)
     newest = format_rfc3339(versions[-1].effective_from)
+    message = f"{len(versions)} price version(s); the newest prices from {newest}"
     ready = condition(kind="Ready", status="True", reason="Recorded", generation=generation, now=now,
-                      previous=previous, message=f"{len(versions)} price version(s); the newest prices from {newest}")
-    patch.status.update(
-        {"observedGeneration": generation, "versions": len(versions), "effectiveFrom": newest, "conditions": [ready]}
-    )
+                      previous=previous, message=message)
+    degraded = condition(kind="Degraded", status="False", reason="Recorded", generation=generation, now=now,
+                         previous=previous, message=message)
+    patch.status.update({"observedGeneration": generation, "versions": len(versions), "effectiveFrom": newest,
+                         "conditions": [ready, degraded]})

@@ -82,9 +82,11 @@ def test_missing_names_are_remembered_per_stamp_and_boundedly(monkeypatch: pytes
         for name in names:
             assert books.books(name) == (None,)
     assert len(asked) == 1 + 15 + 2 * 35  # "custom" took one of the 16 places
-    assert len(books._missing) == 16 and not books._books
+    assert len(books._missing) == 16
+    assert not books._books
     assert record_cost_weights(ledger, "custom", spec("2"), observed_at=T0)
     found = books.books("custom")[0]
     assert found is not None
     assert node_prices(found) == [(0, Decimal("2"))]
-    assert books._missing == set() and set(books._books) == {"custom"}
+    assert books._missing == set()
+    assert set(books._books) == {"custom"}

@@ -1,0 +1,1 @@
+"""Image tier: the container image built from the repository's Dockerfile (scripts/build-image.sh)."""
