@@ -23,11 +23,14 @@ what the image says of itself:
   installed package is file for file the tree's operator/kubetally (so package data would be caught);
 - `kubetally serve` as the Deployment runs it (read-only root filesystem, /tmp a tmpfs, /data a
   volume owned by 65532 as fsGroup makes it, all capabilities dropped): /healthz 200 "ok",
-  /readyz 200 "degraded: ..." against an unreachable store, the ledger written, exit 0 on SIGTERM.
+  /readyz 200 "degraded: ..." against an unreachable store, the ledger written, exit 0 on SIGTERM;
+- `kubetally run` (the operator) the same way against a real kube-apiserver, as its ServiceAccount:
+  CostWeights marked Ready / InvalidSpec; `kubetally validate` as a CI step.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -237,3 +240,63 @@ def test_validate_runs_in_the_image_like_a_ci_step(image: Image) -> None:
     assert (refused.returncode, host.returncode) == (1, 1)
     assert refused.stdout == host.stdout
     assert "spec.weights: cpu \"0.7\" + memory \"0.2\" = 0.9" in refused.stdout
+
+
+def test_the_operator_runs_from_the_image_against_a_real_apiserver(image: Image, tmp_path: Path) -> None:
+    """`kubetally run` from the image as the Deployment runs it (read-only root, capabilities dropped, the
+    ledger on a /data volume, as the ServiceAccount kubetally-system/kubetally under manifests/rbac)
+    against a real kube-apiserver on loopback (the container shares the host's network): the sample
+    CostWeights becomes Ready (reason Recorded, observedGeneration 1, 1 price version) and the lopsided
+    fixture Ready=False, reason InvalidSpec, with the very line `kubetally validate` prints for it."""
+    from kubetally.controlplane import local_control_plane
+    from kubetally.processes import free_port
+    from tests.access import kube
+
+    with local_control_plane(tmp_path / "plane", log=lambda line: None) as plane:
+        kube.kubectl(plane, "apply", "-k", str(ROOT / "crds"))
+        kube.apply(plane, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubetally-system"}})
+        kube.kubectl(plane, "apply", "-k", str(ROOT / "manifests" / "rbac"))
+        kube.kubectl(plane, "wait", "--for", "condition=established", "--timeout=60s", "crd/costweights.kubetally.io")
+        token = kube.token_for(plane, "kubetally-system", "kubetally")
+        config = tmp_path / "kubeconfig"
+        config.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "c", "cluster": {"server": plane.url, "certificate-authority-data":
+                                                   base64.b64encode(plane.ca_file.read_bytes()).decode()}}],
+            "users": [{"name": "operator", "user": {"token": token}}],
+            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "operator"}}]}))
+        config.chmod(0o644)
+        data = tmp_path / "data"
+        data.mkdir()
+        os.chown(data, UID, UID)
+        name = f"kubetally-test-{uuid.uuid4().hex[:12]}"
+        image.containers.append(name)
+        flags = [*RUN_FLAGS[:-2], "--network", "host", "--read-only", "--cap-drop", "ALL", "--security-opt",
+                 "no-new-privileges", "--volume", f"{data}:/data", "--volume", f"{config}:/etc/kubetally/kubeconfig:ro",
+                 "--env", "KUBECONFIG=/etc/kubetally/kubeconfig"]
+        started = _podman("run", "--detach", "--name", name, *flags, image.name, "run", "--prometheus-url",
+                          "http://127.0.0.1:9", "--ledger", "/data/kubetally.duckdb", "--host", "127.0.0.1",
+                          "--port", str(free_port()), "--backfill-days", "0")
+        assert started.returncode == 0, started.stderr
+        try:
+            weights = (ROOT / "manifests" / "samples" / "costweights-default.yaml").read_text()
+            lopsided = (ROOT / "tests" / "fixtures" / "invalid" / "weights-sum.yaml").read_text()
+            kube.kubectl(plane, "apply", "-f", "-", input=f"{weights}\n---\n{lopsided}")
+            deadline, ready = time.monotonic() + 120, {}
+            while time.monotonic() < deadline and len(ready) < 2:
+                listed = json.loads(kube.kubectl(plane, "get", "costweights", "-o", "json").stdout)["items"]
+                ready = {item["metadata"]["name"]: (item["status"], c) for item in listed
+                         for c in (item.get("status") or {}).get("conditions", []) if c["type"] == "Ready"}
+                time.sleep(0.5)
+            logs = _podman("logs", name)
+            assert len(ready) == 2, logs.stdout[-3000:] + logs.stderr[-3000:]
+        finally:
+            _podman("rm", "--force", "--ignore", name)
+    status, condition = ready["default"]
+    assert (condition["status"], condition["reason"], status["observedGeneration"], status["versions"]) == (
+        "True", "Recorded", 1, 1)
+    status, condition = ready["lopsided"]
+    assert (condition["status"], condition["reason"]) == ("False", "InvalidSpec")
+    host = subprocess.run([sys.executable, "-m", "kubetally", "validate", "-"], input=lopsided, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert host.stdout.splitlines()[0].endswith(f": {condition['message']}")

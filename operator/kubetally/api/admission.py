@@ -69,9 +69,10 @@ def verdict(review: Mapping[str, Any], *, now: datetime, resolution_seconds: int
     return {"apiVersion": _API_VERSION, "kind": "AdmissionReview", "response": response}
 
 
-def handler(clock: Callable[[], float], resolution_seconds: int) -> Callable[[web.Request],
-                                                                             Awaitable[web.StreamResponse]]:
-    """The aiohttp handler of `PATH`, judging at `clock()` (the operator's clock, replayable in tests)."""
+def handler(clock: Callable[[], float], resolution: Callable[[], int]) -> Callable[[web.Request],
+                                                                          Awaitable[web.StreamResponse]]:
+    """The aiohttp handler of `PATH`, judging at `clock()` (the operator's clock, replayable in tests)
+    with the operator's `resolution()` in seconds (both read per request)."""
 
     async def validate(request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > MAX_REVIEW_BYTES:
@@ -80,7 +81,7 @@ def handler(clock: Callable[[], float], resolution_seconds: int) -> Callable[[we
             review = orjson.loads(await request.read())  # the whole body (aiohttp caps it at MAX_REVIEW_BYTES)
             if not isinstance(review, dict):
                 raise ValueError("not a JSON object")
-            answer = verdict(review, now=datetime.fromtimestamp(clock(), UTC), resolution_seconds=resolution_seconds)
+            answer = verdict(review, now=datetime.fromtimestamp(clock(), UTC), resolution_seconds=resolution())
         except ValueError as error:  # orjson.JSONDecodeError is a ValueError
             return _refusal(f"POST {PATH} accepts an admission.k8s.io/v1 AdmissionReview as JSON: {error}")
         return web.Response(body=orjson.dumps(answer), content_type="application/json")

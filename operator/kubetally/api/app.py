@@ -313,7 +313,8 @@ def build_app(
         app.router.add_get(f"{prefix}/costs/cost", cost)
         app.router.add_get(f"{prefix}/costs/usage", usage)
     app.router.add_get(f"{query}/namespaces/{{namespace}}/costreports/{{name}}/result", report_result)
-    app.router.add_post(admission.PATH, admission.handler(service.clock, service.config.resolution_seconds))
+    app.router.add_post(admission.PATH, admission.handler(lambda: service.clock(),
+                                                          lambda: service.config.resolution_seconds))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

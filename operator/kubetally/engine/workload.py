@@ -74,19 +74,19 @@ def group(cursor: duckdb.DuckDBPyConnection, books: list[PricedBook], query: Cos
     shared = "sum(share) AS shared" if query.share_idle else "0.0 AS shared"
     display = ", ".join(f"k{i}" for i in range(keys.display_count))
     integrals = ", ".join(f"sum({name}) AS {name}" for name in INTEGRALS)
-    cursor.execute(f"""
+    # CREATE TABLE AS answers with the number of rows it wrote.
+    found = cursor.execute(f"""
 CREATE TEMP TABLE {TABLE} AS
 SELECT step_idx, {display}, {_sums(books, with_share, "cost")}, {shared}, {integrals},
        max(active_end) - min(active_start) AS span,
        to_json(map_from_entries(list_sort(map_entries({keys.labels})))) AS labels, {grouping.properties_sql()}
 FROM (SELECT *, {keys.select} FROM {tagged} WHERE {where})
-GROUP BY step_idx, {keys.group_by}""", params.values)
-    found = cursor.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
+GROUP BY step_idx, {keys.group_by}""", params.values).fetchone()
     return int(found[0]) if found else 0
 
 
 #: Counting in runs pays only where a month by hour may be refused early; fewer steps count at once.
-_RUNS_FROM_STEPS = 96
+RUNS_FROM_STEPS = 96
 
 
 def count_groups(cursor: duckdb.DuckDBPyConnection, query: CostQuery, tagged: str, steps: int,
@@ -95,12 +95,12 @@ def count_groups(cursor: duckdb.DuckDBPyConnection, query: CostQuery, tagged: st
     alone, a lower bound of the answer's workload rows (live hours can only add groups), so an
     answer over the cap is refused before the month is materialised (at scale L, 30 days by hour by
     controller is 1.9M stored rows). The step is part of every pair, so the count is the sum of the
-    counts over `parts` disjoint runs of the `steps` step indices (one run below `_RUNS_FROM_STEPS`
+    counts over `parts` disjoint runs of the `steps` step indices (one run below `RUNS_FROM_STEPS`
     steps); it stops once past `enough`."""
     params = Params()
     keys = grouping.grouping(query.aggregate, params)
     where = params.adopt(*filtering.to_sql(query.filter))
-    size = max(1, -(-steps // parts)) if steps >= _RUNS_FROM_STEPS else max(steps, 1)
+    size = max(1, -(-steps // parts)) if steps >= RUNS_FROM_STEPS else max(steps, 1)
     total = 0
     for first in range(0, max(steps, 1), size):
         # `labels` is selected (and unused) because its expression holds parameters of its own.

@@ -39,6 +39,7 @@ from kubetally.facts.batch import FactBatch
 from kubetally.facts.load import insert
 from kubetally.facts.schema import TABLES
 from kubetally.ledger import rollups
+from kubetally.ledger.memo import Memo
 
 SCHEMA_VERSION = 1
 _MEMORY = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
@@ -106,6 +107,10 @@ class Ledger(Protocol):
     ) -> AbstractContextManager[Facts]: ...
 
 
+#: Past every hour a ledger holds (unix seconds, year 2286): "all time" for `_stored_runs`.
+_END_OF_TIME = 10**10
+
+
 class DuckDBLedger:
     """The ledger in an embedded DuckDB file (`:memory:` for a throw-away one)."""
 
@@ -121,6 +126,8 @@ class DuckDBLedger:
         if memory_limit is not None:
             self._con.execute(f"SET memory_limit = '{memory_limit}'")
         self._write_lock = threading.Lock()
+        #: What requests read before they compute, kept until the next write (`ledger.memo`).
+        self._memo = Memo()
         self._con.execute(_META)
         for table, columns in TABLES.items():
             body = ", ".join(f"{name} {kind}" for name, kind in columns.items())
@@ -135,25 +142,34 @@ class DuckDBLedger:
 
     def hours(self, cluster: str, start: int, end: int) -> dict[int, HourRecord]:
         """The ingested hours of `cluster` that start in [start, end)."""
-        cursor = self._con.cursor()
-        try:
-            rows = cursor.execute(
-                "SELECT hour_start, coverage, ingested_at, container_facts FROM hours "
-                "WHERE cluster = ? AND hour_start >= ? AND hour_start < ? ORDER BY hour_start",
-                [cluster, start, end],
-            ).fetchall()
-        finally:
-            cursor.close()
-        return {int(r[0]): HourRecord(int(r[0]), float(r[1]), int(r[2]), int(r[3])) for r in rows}
+        return {hour: record for hour, record in self._all_hours(cluster).items() if start <= hour < end}
+
+    def _all_hours(self, cluster: str) -> dict[int, HourRecord]:
+        """Every ingested hour of `cluster`, in order (kept until the next write)."""
+
+        def read() -> dict[int, HourRecord]:
+            cursor = self._con.cursor()
+            try:
+                rows = cursor.execute("SELECT hour_start, coverage, ingested_at, container_facts FROM hours "
+                                      "WHERE cluster = ? ORDER BY hour_start", [cluster]).fetchall()
+            finally:
+                cursor.close()
+            return {int(r[0]): HourRecord(int(r[0]), float(r[1]), int(r[2]), int(r[3])) for r in rows}
+
+        return self._memo.get(("hours", cluster), self._memo.generation, read)
 
     def prices_stamp(self) -> str:
         """Changes whenever any price version is added: reports computed at another stamp are stale."""
-        cursor = self._con.cursor()
-        try:
-            row = cursor.execute("SELECT count(*), coalesce(max(recorded_at), 0) FROM price_versions").fetchone()
-        finally:
-            cursor.close()
-        return "0-0" if row is None else f"{row[0]}-{row[1]}"
+
+        def read() -> str:
+            cursor = self._con.cursor()
+            try:
+                row = cursor.execute("SELECT count(*), coalesce(max(recorded_at), 0) FROM price_versions").fetchone()
+            finally:
+                cursor.close()
+            return "0-0" if row is None else f"{row[0]}-{row[1]}"
+
+        return self._memo.get(("prices_stamp",), self._memo.generation, read)
 
     def project_of(self, cluster: str, namespace: str) -> str | None:
         """The project of `namespace` in its newest facts (None if it has none or no facts)."""
@@ -170,12 +186,7 @@ class DuckDBLedger:
 
     def latest_hour(self, cluster: str) -> int | None:
         """The start of the newest ingested hour of `cluster`, or None for an empty ledger."""
-        cursor = self._con.cursor()
-        try:
-            row = cursor.execute("SELECT max(hour_start) FROM hours WHERE cluster = ?", [cluster]).fetchone()
-        finally:
-            cursor.close()
-        return None if row is None or row[0] is None else int(row[0])
+        return max(self._all_hours(cluster), default=None)
 
     def namespaces(self, cluster: str) -> dict[str, frozenset[str]]:
         """Every namespace of `cluster` the ledger holds facts of (pods, claims, quotas), with the
@@ -226,6 +237,7 @@ class DuckDBLedger:
                     cursor.execute("ROLLBACK")
                     raise
                 cursor.execute("COMMIT")
+                self._memo.wrote()
             finally:
                 cursor.close()
 
@@ -248,6 +260,7 @@ class DuckDBLedger:
                 cursor.execute(
                     "INSERT INTO price_versions VALUES (?, ?, ?, ?)", [name, effective_from, recorded_at, text]
                 )
+                self._memo.wrote()
                 return True
             finally:
                 cursor.close()
@@ -316,20 +329,44 @@ class DuckDBLedger:
         return Facts(con=cursor, containers=names["container_facts"], nodes=names["node_facts"],
                      volumes=names["volume_facts"], quotas=names["quota_facts"])
 
-    @staticmethod
-    def _stored_runs(cursor: duckdb.DuckDBPyConnection, plan: RollupPlan, start: int, end: int,
-                     hours: Collection[int] | None) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    def _stored_runs(self, cursor: duckdb.DuckDBPyConnection, plan: RollupPlan, start: int, end: int,
+                     hours: Collection[int] | None, generation: int | None,
+                     ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """The runs of hours `plan` reads as hour rows and as day rows: compacted days whose every
         hour is stored and read from the ledger (`hours`) and that the plan's sets admit
-        (`RollupPlan.day_fits`); the other stored hours as hour rows where the level has them."""
-        covered = set(rollups.covered(cursor, plan.fingerprint, start, end))
+        (`RollupPlan.day_fits`); the other stored hours as hour rows where the level has them. With
+        `generation` (the transaction's snapshot is that write generation's state), what is stored for
+        the fingerprint is read once per generation (`ledger.memo`), for all time, then cut to the window."""
+        fingerprint = plan.fingerprint
+
+        def stored() -> tuple[list[int], list[int]]:
+            lo, hi = (start, end) if generation is None else (0, _END_OF_TIME)
+            return rollups.covered(cursor, fingerprint, lo, hi), rollups.compacted_days(cursor, fingerprint, lo, hi)
+
+        hour_list, day_list = stored() if generation is None else \
+            self._memo.get(("stored", fingerprint), generation, stored)
+        covered = {hour for hour in hour_list if start <= hour and hour + 3600 <= end}
         if hours is not None:
             covered &= set(hours)
-        days = [day for day in rollups.compacted_days(cursor, plan.fingerprint, start, end)
-                if plan.day_fits(day) and all(day + k * 3600 in covered for k in range(rollup.DAY // 3600))]
+        days = [day for day in day_list if start <= day and day + rollup.DAY <= end
+                and plan.day_fits(day) and all(day + k * 3600 in covered for k in range(rollup.DAY // 3600))]
         in_days = {day + k * 3600 for day in days for k in range(rollup.DAY // 3600)}
         by_hour = sorted(covered - in_days) if plan.level in rollup.HOURLY else []
         return rollups.runs(by_hour), rollups.runs(in_days)
+
+    def _begin(self, cursor: duckdb.DuckDBPyConnection) -> int | None:
+        """BEGIN a read transaction on `cursor`; the write generation its snapshot is the state of, if
+        the write lock was free to begin under (`ledger.memo`), else None (a reader never waits)."""
+        if not self._write_lock.acquire(blocking=False):
+            cursor.execute("BEGIN TRANSACTION")
+            return None
+        try:
+            # DuckDB takes a transaction's snapshot at its first read of a table, not at BEGIN.
+            cursor.execute("BEGIN TRANSACTION")
+            cursor.execute("SELECT count(*) FROM ledger_meta").fetchall()
+            return self._memo.generation
+        finally:
+            self._write_lock.release()
 
     @contextmanager
     def facts(self, start: int, end: int, live: FactBatch | None = None, *, plan: RollupPlan | None = None,
@@ -342,18 +379,18 @@ class DuckDBLedger:
         collects live instead (cut by a set boundary) must not be counted twice."""
         cursor = self._con.cursor()
         try:
-            cursor.execute("BEGIN TRANSACTION")
+            generation = self._begin(cursor)
             base = [(start, end)] if hours is None else rollups.runs(hours)
             spans = base
             stored = None
             if plan is not None:
-                hour_runs, day_runs = self._stored_runs(cursor, plan, start, end, hours)
+                hour_runs, day_runs = self._stored_runs(cursor, plan, start, end, hours, generation)
                 if hour_runs or day_runs:
                     stored = rollups.stored_views(cursor, plan, hour_runs, day_runs)
                     spans = rollups.intersect(base, rollups.complement(sorted(hour_runs + day_runs), start, end))
             facts = self._fact_views(cursor, start, end, live, spans, None if hours is None else base)
             any_live = bool(spans) or (live is not None and any(live.rows(table) for table in TABLES))
-            yield dataclasses.replace(facts, stored=stored, live=stored is None or any_live)
+            yield dataclasses.replace(facts, stored=stored, live=stored is None or any_live, rolled_back=True)
         finally:
             cursor.execute("ROLLBACK")
             cursor.close()
