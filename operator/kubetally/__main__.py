@@ -144,6 +144,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--webhook-configuration", default=_env("webhook-configuration", "kubetally"),
                      help="ValidatingWebhookConfiguration whose caBundle gets the certificate made at start "
                           "(\"\" for none; unused with --tls-cert-file)")
+    run.add_argument("--namespace", default=_env("namespace", "kubetally-system"),
+                     help="the operator's own namespace (budget webhooks' Secrets are read there)")
     run.add_argument("--now", type=_time, default=None, help="replay: pretend the current time is T")
     run.add_argument("--memory-limit", default=_env("memory-limit"), help=_MEMORY_HELP)
     run.add_argument("--max-queries", type=_positive, default=_env("max-queries", str(os.cpu_count() or 2)),
@@ -187,6 +189,7 @@ async def _operator(args: argparse.Namespace) -> int:
                            ingest_interval_seconds=args.ingest_interval, **_access(args, auth=True)),
         admin_namespaces=frozenset(ns.strip() for ns in args.admin_namespaces.split(",") if ns.strip()),
         webhook_configuration=args.webhook_configuration,
+        namespace=args.namespace,
     )
     await run(options)
     return 0

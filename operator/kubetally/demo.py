@@ -129,6 +129,18 @@ def _tenant_report() -> str:
     })
 
 
+def _budget() -> str:
+    """A weekly budget of the platform team, small enough to be crossed in the generated week (its Events:
+    `kubectl get events -n kubetally-system`)."""
+    return json.dumps({
+        "apiVersion": "kubetally.io/v1alpha1", "kind": "CostBudget",
+        "metadata": {"name": "platform-weekly", "namespace": ADMIN_NAMESPACE},
+        "spec": {"amount": "10", "currency": "CNY", "period": "weekly", "method": "Effective",
+                 "thresholds": [{"percent": "50"}, {"percent": "80"}, {"percent": "100"},
+                                {"percent": "100", "basis": "forecast"}]},
+    })
+
+
 def _run_args(prometheus: str, ledger: Path, spec: ClusterSpec) -> list[str]:
     """`kubetally run` flags of the demo's data (the address, port and TLS come from `demo_access`)."""
     return ["--prometheus-url", prometheus, "--ledger", str(ledger), "--cluster", spec.name,
@@ -210,7 +222,7 @@ def run_demo(options: DemoOptions, *, wait: Callable[[], None] = signal.pause) -
             _step(4, "CRDs, namespaces and the operator (kubetally run, every caller checked with the Kubernetes API)")
             kubectl(cp, "apply", "-k", str(ROOT / "crds"))
             kubectl(cp, "wait", "--for", "condition=established", "--timeout=60s",
-                    "crd/costreports.kubetally.io", "crd/costweights.kubetally.io")
+                    "crd/costreports.kubetally.io", "crd/costweights.kubetally.io", "crd/costbudgets.kubetally.io")
             for namespace in (ADMIN_NAMESPACE, TENANT_NAMESPACE):
                 kubectl(cp, "create", "namespace", namespace)
             api = stack.enter_context(demo_access.operator(cp, _run_args(prometheus, ledger, spec), network,
@@ -221,16 +233,19 @@ def run_demo(options: DemoOptions, *, wait: Callable[[], None] = signal.pause) -
             tokens = demo_access.grant(cp, workdir)
             if network is not None and api.ca is not None:
                 demo_access.register(cp, network, api.ca, log=_note)
-            _step(6, "samples: CostWeights `default`, CostReports `namespaces-7d` and a tenant's `my-controllers`")
+            _step(6, "samples: CostWeights `default`, CostReports `namespaces-7d` and a tenant's `my-controllers`, "
+                     "CostBudget `platform-weekly`")
             samples = ROOT / "manifests" / "samples"
             kubectl(cp, "apply", "-f", str(samples / "costweights-default.yaml"))
             kubectl(cp, "wait", "--for", "condition=Ready", "--timeout=60s", "costweights/default")
             kubectl(cp, "apply", "-k", str(samples))
             kubectl(cp, "apply", "-f", "-", input=_tenant_report())
+            kubectl(cp, "apply", "-f", "-", input=_budget())
             _wait_ready(cp, [(ADMIN_NAMESPACE, "namespaces-7d"), (TENANT_NAMESPACE, "my-controllers")],
                         options.ready_timeout)
             _step(7, "ready")
             print(kubectl(cp, "get", "costreports", "-A"), flush=True)
+            print(kubectl(cp, "get", "costbudgets", "-A"), flush=True)
             print(_instructions(cp, api, tokens, prometheus, ledger, workdir, spec, time.monotonic() - started,
                                 aggregated=network is not None, reason=reason), flush=True)
             with suppress(KeyboardInterrupt):

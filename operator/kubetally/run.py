@@ -24,9 +24,11 @@ from typing import Any
 import kopf
 
 import kubetally.handlers  # noqa: F401  (registers the CostWeights and CostReport handlers)
+from kubetally.handlers.costbudgets import BudgetGauges, budget_loop, list_budgets
 from kubetally.handlers.costreports import schedule_loop
 from kubetally.handlers.results import find_result
 from kubetally.handlers.runtime import GROUP, Runtime, custom_objects_api, publish_ca_bundle
+from kubetally.notify import Notifier
 from kubetally.serve import Process, ServeOptions, assemble
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ class RunOptions:
     admin_namespaces: frozenset[str] = frozenset()
     #: The ValidatingWebhookConfiguration whose caBundle gets the certificate made at start ("": none).
     webhook_configuration: str = "kubetally"
+    #: The operator's own namespace (budget webhooks' Secrets live there).
+    namespace: str = "kubetally-system"
 
 
 async def run(options: RunOptions) -> None:
@@ -58,14 +62,18 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     try:
         runtime = Runtime(service=process.service, ledger=process.ledger, admin_namespaces=options.admin_namespaces,
                           api=custom_objects_api())
-        api = await process.start(partial(find_result, runtime))
+        api = await process.start(partial(find_result, runtime), partial(list_budgets, runtime))
     except BaseException:
         await process.close()
         raise
     log.info("API on %s", api.url)
     if options.webhook_configuration and api.self_signed_pem:
         await _publish(options.webhook_configuration, api.self_signed_pem)
+    runtime.budget_gauges = BudgetGauges(process.metrics.registry)
+    runtime.notifier = Notifier(outcomes=runtime.budget_gauges.notifications)
+    runtime.namespace = options.namespace
     process.spawn(schedule_loop(runtime))
+    process.spawn(budget_loop(runtime))
     memo.process, memo.runtime = process, runtime
 
 
@@ -89,6 +97,9 @@ async def _publish(configuration: str, cert_pem: str) -> None:
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    if runtime is not None and runtime.notifier is not None:
+        await runtime.notifier.close()
     process: Process | None = getattr(memo, "process", None)
     if process is not None:
         await process.close()

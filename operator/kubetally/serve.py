@@ -53,6 +53,7 @@ from kubetally.access.tls import self_signed, server_context
 from kubetally.api.app import build_app
 from kubetally.api.guard import Gate
 from kubetally.api.metrics import Metrics
+from kubetally.budgets import BudgetLister, no_budgets
 from kubetally.domain.aggregation import AggregateKey, Dimension
 from kubetally.domain.errors import KubetallyError, SpecError
 from kubetally.domain.vocabulary import Method
@@ -302,7 +303,7 @@ class Api:
 
 
 async def start_api(service: CostService, metrics: Metrics, health: StoreHealth, options: ServeOptions,
-                    gate: Gate | None, results: ResultFinder = no_results) -> Api:
+                    gate: Gate | None, results: ResultFinder = no_results, budgets: BudgetLister = no_budgets) -> Api:
     """Serve the API as `options` say (`serve` and `run` alike).
 
     With `service_proxy_port`, a second server answers the kube-apiserver's service proxy, which
@@ -314,7 +315,7 @@ async def start_api(service: CostService, metrics: Metrics, health: StoreHealth,
     for port, checked in ((options.port, gate), (options.service_proxy_port, None)):
         if port is None:
             continue
-        app = build_app(service, metrics, health.ready, results, state=health.describe, gate=checked)
+        app = build_app(service, metrics, health.ready, results, state=health.describe, gate=checked, budgets=budgets)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, options.host, port, ssl_context=context).start()
@@ -343,9 +344,10 @@ class Process:
     api: Api | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def start(self, results: ResultFinder = no_results) -> Api:
+    async def start(self, results: ResultFinder = no_results, budgets: BudgetLister = no_budgets) -> Api:
         """Serve the API, then start the ingest loop and the store probe."""
-        self.api = await start_api(self.service, self.metrics, self.clients.health, self.options, self.gate, results)
+        self.api = await start_api(self.service, self.metrics, self.clients.health, self.options, self.gate, results,
+                                   budgets)
         self.tasks.extend(background_tasks(self.service, self.clients, self.options, self.metrics))
         return self.api
 

@@ -9,13 +9,16 @@ at `kubectl apply` with the very message the operator would otherwise write into
   same way before it stores a price version);
 - CostReport: `reports.report_query` (the spec parsed, its window and step resolved at `now` with
   the operator's resolution, its aggregate, filter and schedule parsed: what `compute_report` does
-  before it asks for a single number).
+  before it asks for a single number);
+- CostBudget: `domain.budgets.parse_cost_budget` (what `budgets.compute_budget` parses first).
 
 Not decided here, because the answer depends on the cluster at compute time, not on the object: a
 `customWeights` naming a CostWeights that does not exist yet (GitOps may create it in the same sync,
-after the report), and an answer over the row caps (it depends on how many pods there are). Those
-stay InvalidSpec conditions. A report's tenant scope is never a reason to refuse: a report outside
-the admin namespaces is narrowed to its namespace's project (`domain.scope`), not rejected.
+after the report), an answer over the row caps (it depends on how many pods there are), a budget's
+currency against its CostWeights', and a `spec.scope` or `spec.notify` on a budget outside the admin
+namespaces (the operator's setting). Those stay InvalidSpec conditions. A report's tenant scope is
+never a reason to refuse: a report outside the admin namespaces is narrowed to its namespace's
+project (`domain.scope`), not rejected.
 """
 
 from __future__ import annotations
@@ -25,13 +28,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kubetally.domain.budgets import parse_cost_budget
 from kubetally.domain.errors import SpecError
 from kubetally.domain.resources import parse_cost_weights
 from kubetally.reports import report_query
 
 GROUP = "kubetally.io"
 #: The kinds validated, by kind name; every other kubetally.io kind is refused as unknown.
-KINDS = ("CostWeights", "CostReport")
+KINDS = ("CostWeights", "CostReport", "CostBudget")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,8 @@ def check(obj: Mapping[str, Any], *, now: datetime, resolution_seconds: int) -> 
         raise SpecError("spec", f"must be an object of {kind} fields, not {type(spec).__name__}")
     if kind == "CostWeights":
         parse_cost_weights(spec)
+    elif kind == "CostBudget":
+        parse_cost_budget(spec)
     else:
         report_query(spec, now=now, resolution_seconds=resolution_seconds)
 

@@ -20,7 +20,8 @@ from tests.support.controlplane import kubectl
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-CRDS = ("customresourcedefinition.apiextensions.k8s.io/costreports.kubetally.io",
+CRDS = ("customresourcedefinition.apiextensions.k8s.io/costbudgets.kubetally.io",
+        "customresourcedefinition.apiextensions.k8s.io/costreports.kubetally.io",
         "customresourcedefinition.apiextensions.k8s.io/costweights.kubetally.io")
 
 
@@ -33,7 +34,7 @@ def test_kubectl_apply_f_crds_installs_both_crds(control_plane: ControlPlane) ->
     applied = kubectl(control_plane, "apply", "-f", str(ROOT / "crds") + "/")
     assert _objects(applied.stdout) == list(CRDS), applied.stdout
     kubectl(control_plane, "wait", "--for", "condition=established", "--timeout=60s",
-            "crd/costreports.kubetally.io", "crd/costweights.kubetally.io")
+            "crd/costbudgets.kubetally.io", "crd/costreports.kubetally.io", "crd/costweights.kubetally.io")
     again = kubectl(control_plane, "apply", "-k", str(ROOT / "crds"))  # the same CRDs through the kustomization
     assert _objects(again.stdout) == list(CRDS), again.stdout
 
@@ -41,7 +42,7 @@ def test_kubectl_apply_f_crds_installs_both_crds(control_plane: ControlPlane) ->
 def test_kubectl_apply_f_samples_is_accepted(control_plane: ControlPlane) -> None:
     kubectl(control_plane, "apply", "-f", str(ROOT / "crds") + "/")
     kubectl(control_plane, "wait", "--for", "condition=established", "--timeout=60s",
-            "crd/costreports.kubetally.io", "crd/costweights.kubetally.io")
+            "crd/costbudgets.kubetally.io", "crd/costreports.kubetally.io", "crd/costweights.kubetally.io")
     namespace = kubectl(control_plane, "create", "namespace", "kubetally-system", "--dry-run=client", "-o", "yaml")
     kubectl(control_plane, "apply", "-f", "-", input=namespace.stdout)
     applied = kubectl(control_plane, "apply", "--dry-run=server", "-f", str(ROOT / "manifests" / "samples") + "/")

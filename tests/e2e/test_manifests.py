@@ -1,7 +1,9 @@
 """The deployment manifests (manifests/) against a real kube-apiserver: they build, the apiserver
 accepts them, and the operator's RBAC is exactly the least privilege of CORRECTNESS.md S4 plus the two
 bindings every aggregated API server has (system:auth-delegator: create tokenreviews and
-subjectaccessreviews; extension-apiserver-authentication-reader: read that one ConfigMap in kube-system).
+subjectaccessreviews; extension-apiserver-authentication-reader: read that one ConfigMap in kube-system)
+and its Role's one rule: `get` of the one Secret holding the CostBudget webhook URLs (issue 17), by name,
+in its own namespace; no other Secret anywhere.
 What the user-facing ClusterRoles grant is checked in test_manifests_access.py.
 
 The RBAC golden file is tests/e2e/golden/operator-can-i.txt. After a deliberate RBAC change,
@@ -25,6 +27,7 @@ import pytest
 import yaml
 
 from kubetally.controlplane import ControlPlane
+from kubetally.domain.budgets import WEBHOOK_SECRET
 from tests.support.controlplane import kubectl
 
 pytestmark = pytest.mark.e2e
@@ -36,6 +39,8 @@ NAMESPACE = "kubetally-system"
 # The one object outside the operator's namespace: the RoleBinding to the front-proxy CA's reader.
 AUTH_READER = ("RoleBinding", "kubetally:extension-apiserver-authentication-reader")
 AUTH_CONFIGMAP = "configmaps [extension-apiserver-authentication]"
+# The one Secret the operator may read (its Role, kubetally-system): the CostBudget webhook URLs.
+BUDGET_SECRET = f"secrets [{WEBHOOK_SECRET}]"
 APISERVICE = "v1alpha1.query.kubetally.io"
 OPERATOR = f"system:serviceaccount:{NAMESPACE}:kubetally"
 RBAC_KINDS = {"ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
@@ -48,6 +53,8 @@ BOOTSTRAP_RESOURCES = {
 WEBHOOK_CONFIGURATION = "validatingwebhookconfigurations.admissionregistration.k8s.io [kubetally]"
 WRITABLE = {
     WEBHOOK_CONFIGURATION,
+    "costbudgets.kubetally.io",
+    "costbudgets.kubetally.io/status",
     "costreports.kubetally.io",
     "costreports.kubetally.io/status",
     "costweights.kubetally.io",
@@ -84,7 +91,7 @@ def _ensure_namespace(cp: ControlPlane) -> None:
 def _apply_crds(cp: ControlPlane) -> None:
     kubectl(cp, "apply", "-k", str(ROOT / "crds"))
     kubectl(cp, "wait", "--for", "condition=established", "--timeout=60s",
-            "crd/costreports.kubetally.io", "crd/costweights.kubetally.io")
+            "crd/costbudgets.kubetally.io", "crd/costreports.kubetally.io", "crd/costweights.kubetally.io")
 
 
 def _can_i(cp: ControlPlane, *scope: str) -> list[str]:
@@ -117,6 +124,7 @@ def test_default_builds_with_crds_rbac_and_a_hardened_deployment(control_plane: 
     kinds = {(doc["kind"], doc["metadata"]["name"]) for doc in docs}
     assert {
         ("Namespace", NAMESPACE),
+        ("CustomResourceDefinition", "costbudgets.kubetally.io"),
         ("CustomResourceDefinition", "costreports.kubetally.io"),
         ("CustomResourceDefinition", "costweights.kubetally.io"),
         ("ServiceAccount", "kubetally"),
@@ -200,13 +208,13 @@ def test_default_builds_with_crds_rbac_and_a_hardened_deployment(control_plane: 
         "groupPriorityMinimum": 100, "versionPriority": 100,
         "insecureSkipTLSVerify": True,  # the operator's self-made certificate (see manifests/cert-manager)
     }
-    # The admission webhook: only our two kinds, only CREATE and UPDATE (never status), and a failure
+    # The admission webhook: only our three kinds, only CREATE and UPDATE (never status), and a failure
     # policy that admits when the operator is down, within 5 s (README, "GitOps").
     webhooks = _one(docs, "ValidatingWebhookConfiguration", "kubetally")["webhooks"]
     assert [(hook["name"], hook["rules"]) for hook in webhooks] == [
         (f"{kind}.kubetally.io", [{"apiGroups": ["kubetally.io"], "apiVersions": ["*"],
                                    "operations": ["CREATE", "UPDATE"], "resources": [kind], "scope": "*"}])
-        for kind in ("costweights", "costreports")]
+        for kind in ("costweights", "costreports", "costbudgets")]
     for hook in webhooks:
         assert (hook["failurePolicy"], hook["timeoutSeconds"], hook["sideEffects"]) == ("Ignore", 5, "None")
         assert hook["clientConfig"] == {"service": {"name": "kubetally", "namespace": NAMESPACE,
@@ -308,7 +316,8 @@ def test_apiserver_accepts_default_and_samples(control_plane: ControlPlane) -> N
                      "clusterrole.rbac.authorization.k8s.io/kubetally-cost-admin",
                      "clusterrole.rbac.authorization.k8s.io/kubetally-metrics-reader",
                      f"apiservice.apiregistration.k8s.io/{APISERVICE}",
-                     "customresourcedefinition.apiextensions.k8s.io/costreports.kubetally.io"):
+                     "customresourcedefinition.apiextensions.k8s.io/costreports.kubetally.io",
+                     "customresourcedefinition.apiextensions.k8s.io/costbudgets.kubetally.io"):
         assert f"{expected} " in applied, (expected, applied)
     # The prometheus component's grant (its ServiceMonitor needs the prometheus-operator's CRDs).
     granted = kubectl(control_plane, "apply", "--dry-run=server", "-f",
@@ -337,10 +346,12 @@ def test_operator_rbac_is_least_privilege(control_plane: ControlPlane) -> None:
     golden = "".join(line + "\n" for line in GOLDEN.read_text().splitlines() if line and not line.startswith("#"))
     assert rendered == golden, f"RBAC differs from {GOLDEN.name}; actual:\n{rendered}"
 
-    # Outside kube-system the operator may do the same everywhere (its Role in kubetally-system is empty);
-    # in kube-system exactly one thing more: read the front-proxy CA's ConfigMap, by name.
-    assert scopes[NAMESPACE] == scopes["cluster"]
+    # Everywhere the cluster-wide rules, and exactly one thing more in two namespaces, each by name: in
+    # kubetally-system (its Role) get the budget webhooks' Secret, in kube-system read the front-proxy CA's
+    # ConfigMap.
+    assert sorted(set(scopes[NAMESPACE]) - set(scopes["cluster"])) == [f"{BUDGET_SECRET} [get]"]
     assert sorted(set(scopes["kube-system"]) - set(scopes["cluster"])) == [f"{AUTH_CONFIGMAP} [get list watch]"]
+    assert set(scopes["cluster"]) <= set(scopes[NAMESPACE])
     assert set(scopes["cluster"]) <= set(scopes["kube-system"])
     for scope, lines in scopes.items():
         rules = _rules(lines)
@@ -348,7 +359,7 @@ def test_operator_rbac_is_least_privilege(control_plane: ControlPlane) -> None:
         for resource, verbs in rules.items():
             assert "*" not in resource, f"{scope}: wildcard resource {resource}"
             assert "*" not in verbs, f"{scope}: wildcard verb on {resource}"
-            if resource != AUTH_CONFIGMAP:
+            if resource not in {AUTH_CONFIGMAP, BUDGET_SECRET}:
                 assert not resource.startswith(("secrets", "configmaps")), f"{scope}: {resource} {verbs}"
             assert not verbs & WRITE_VERBS or resource in WRITABLE, f"{scope}: writes {resource} {verbs}"
         # system:auth-delegator: asking who a token is and what a user may do, nothing else.
@@ -358,12 +369,17 @@ def test_operator_rbac_is_least_privilege(control_plane: ControlPlane) -> None:
         assert rules["costreports.kubetally.io/status"] == {"get", "patch"}
         assert rules["costweights.kubetally.io"] == {"get", "list", "watch", "patch"}
         assert rules["costweights.kubetally.io/status"] == {"get", "patch"}
+        assert rules["costbudgets.kubetally.io"] == {"get", "list", "watch", "patch"}
+        assert rules["costbudgets.kubetally.io/status"] == {"get", "patch"}
         assert rules["events"] == rules["events.events.k8s.io"] == {"create"}
         assert rules["namespaces"] == rules["customresourcedefinitions.apiextensions.k8s.io"] == {"list", "watch"}
         assert not any(resource.startswith(("leases", "kopfpeerings")) for resource in rules), "standalone: no peering"
         # The admission webhook's caBundle: that one object, read and patched, nothing else of its kind.
         assert rules[WEBHOOK_CONFIGURATION] == {"get", "patch"}
         assert not any(r.startswith("validatingwebhookconfigurations") and r != WEBHOOK_CONFIGURATION for r in rules)
+        # Secrets: only the budget webhooks' one, only `get` (no list or watch), only in kubetally-system.
+        assert {r: v for r, v in rules.items() if r.startswith("secrets")} == (
+            {BUDGET_SECRET: {"get"}} if scope == NAMESPACE else {})
 
     denied: list[tuple[str, ...]] = [
         ("get", "secrets"), ("list", "secrets", "-A"), ("get", "configmaps", "-A"),
@@ -372,6 +388,13 @@ def test_operator_rbac_is_least_privilege(control_plane: ControlPlane) -> None:
         ("create", "localsubjectaccessreviews.authorization.k8s.io", "-n", "shop"),
         ("delete", "costreports.kubetally.io", "-A"), ("create", "pods", "-n", NAMESPACE),
         ("get", "/metrics"), ("get", "costs.query.kubetally.io", "-A"),
+        # The budget webhooks' Secret: read by name, only there; no other Secret, not even the serving cert.
+        ("get", "secrets", "-n", NAMESPACE), ("list", "secrets", "-n", NAMESPACE),
+        ("list", f"secrets/{WEBHOOK_SECRET}", "-n", NAMESPACE), ("watch", f"secrets/{WEBHOOK_SECRET}", "-n", NAMESPACE),
+        ("update", f"secrets/{WEBHOOK_SECRET}", "-n", NAMESPACE), ("patch", f"secrets/{WEBHOOK_SECRET}", "-n", NAMESPACE),
+        ("delete", f"secrets/{WEBHOOK_SECRET}", "-n", NAMESPACE), ("create", "secrets", "-n", NAMESPACE),
+        ("get", "secrets/kubetally-serving-cert", "-n", NAMESPACE),
+        ("get", f"secrets/{WEBHOOK_SECRET}", "-n", "kube-system"), ("get", f"secrets/{WEBHOOK_SECRET}", "-n", "shop"),
     ]
     for args in denied:
         answer = kubectl(control_plane, "auth", "can-i", *args, f"--as={OPERATOR}", check=False)
@@ -379,6 +402,7 @@ def test_operator_rbac_is_least_privilege(control_plane: ControlPlane) -> None:
     allowed: list[tuple[str, ...]] = [
         ("patch", "costreports.kubetally.io", "--subresource=status", "-n", "shop"),
         ("get", "configmaps/extension-apiserver-authentication", "-n", "kube-system"),
+        ("get", f"secrets/{WEBHOOK_SECRET}", "-n", NAMESPACE),
         ("create", "tokenreviews.authentication.k8s.io"),
         ("create", "subjectaccessreviews.authorization.k8s.io"),
     ]

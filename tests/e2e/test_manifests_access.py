@@ -6,15 +6,16 @@ manifests/prometheus are applied for real, the examples' namespaces renamed `ex-
 other test's `ns-003` or user meets them) and every binding deleted afterwards. Expected answers,
 derived by hand from the files (RoleBinding = that namespace only; ClusterRoleBinding = everywhere,
 including the cluster-wide check with namespace ""; a RoleBinding never grants a cluster-scoped
-resource such as costweights; non-resource URLs only through ClusterRoleBindings):
+resource such as costweights; non-resource URLs only through ClusterRoleBindings). CostBudgets are read
+(get, list, watch) wherever costreports are, and written by the cost admin only:
 
-| who (example file)                        | costs get/list          | costreports/result get | kubetally.io writes | costweights get | /metrics |
-|-------------------------------------------|-------------------------|-----------------------|---------------------|-----------------|----------|
-| alice (tenant.yaml, ns-003)               | ns-003 only             | ns-003                | none                | no              | no       |
-| group team-03 (project-tenant.yaml)       | ns-003/008/013/018 only | those four            | none                | no              | no       |
-| carol (admin.yaml, ClusterRoleBinding)    | every ns and ""         | every ns              | costreports, costweights | yes        | no       |
-| monitoring/prometheus (prometheus/)       | none                    | none                  | none                | no              | yes      |
-| dave (no binding)                         | none                    | none                  | none                | no              | no       |
+| who (example file)                     | costs get/list          | costreports/result get | kubetally.io writes                   | costweights get | /metrics |
+|----------------------------------------|-------------------------|------------------------|---------------------------------------|-----------------|----------|
+| alice (tenant.yaml, ns-003)            | ns-003 only             | ns-003                 | none                                  | no              | no       |
+| group team-03 (project-tenant.yaml)    | ns-003/008/013/018 only | those four             | none                                  | no              | no       |
+| carol (admin.yaml, ClusterRoleBinding) | every ns and ""         | every ns               | costreports, costbudgets, costweights | yes             | no       |
+| monitoring/prometheus (prometheus/)    | none                    | none                   | none                                  | no              | yes      |
+| dave (no binding)                      | none                    | none                   | none                                  | no              | no       |
 """
 
 from __future__ import annotations
@@ -100,6 +101,15 @@ def test_tenant_sees_one_namespace(granted: ControlPlane) -> None:
     assert _allowed(granted, "alice", verb="watch", group="kubetally.io", resource="costreports", namespace="ex-ns-003")
     assert not _allowed(granted, "alice", verb="create", group="kubetally.io", resource="costreports",
                         namespace="ex-ns-003")
+    for verb in ("get", "list", "watch"):  # the namespace's budgets, read-only
+        assert _allowed(granted, "alice", verb=verb, group="kubetally.io", resource="costbudgets", namespace="ex-ns-003")
+        assert not _allowed(granted, "alice", verb=verb, group="kubetally.io", resource="costbudgets",
+                            namespace="ex-ns-008")
+    for verb in ("create", "patch", "delete"):
+        assert not _allowed(granted, "alice", verb=verb, group="kubetally.io", resource="costbudgets",
+                            namespace="ex-ns-003")
+    assert not _allowed(granted, "alice", verb="patch", group="kubetally.io", resource="costbudgets",
+                        namespace="ex-ns-003", name="monthly", subresource="status")
     assert not _allowed(granted, "alice", group="kubetally.io", resource="costweights", name="default")
     assert not _allowed(granted, "alice", path="/metrics")
 
@@ -117,6 +127,9 @@ def test_cost_admin_sees_everything_and_edits_prices(granted: ControlPlane) -> N
     for verb in ("create", "update", "patch", "delete"):
         assert _allowed(granted, "carol", verb=verb, group="kubetally.io", resource="costweights", name="default")
         assert _allowed(granted, "carol", verb=verb, group="kubetally.io", resource="costreports", namespace="x")
+        assert _allowed(granted, "carol", verb=verb, group="kubetally.io", resource="costbudgets", namespace="x")
+    assert not _allowed(granted, "carol", verb="patch", group="kubetally.io", resource="costbudgets", namespace="x",
+                        name="monthly", subresource="status")  # the status is the operator's
     assert not _allowed(granted, "carol", path="/metrics")
     assert not _allowed(granted, "carol", verb="get", group="", resource="secrets", namespace="ex-ns-003")
 
@@ -132,4 +145,5 @@ def test_prometheus_may_scrape_metrics_only(granted: ControlPlane) -> None:
 def test_no_binding_sees_nothing(granted: ControlPlane) -> None:
     assert _costs(granted, "dave") == set()
     assert not _allowed(granted, "dave", resource="costreports", namespace="ex-ns-003", name="my-controllers", subresource="result")
+    assert not _allowed(granted, "dave", group="kubetally.io", resource="costbudgets", namespace="ex-ns-003")
     assert not _allowed(granted, "dave", path="/metrics")

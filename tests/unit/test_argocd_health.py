@@ -48,8 +48,8 @@ COMPONENT = ROOT / "manifests" / "argocd"
 SCRIPT = COMPONENT / "health.lua"
 PATCH = COMPONENT / "argocd-cm.yaml"
 GROUP = "kubetally.io"
-#: The kinds argocd-cm names the script for (CostBudget joins when its CRD exists).
-KINDS = ("CostReport", "CostWeights")
+#: The kinds argocd-cm names the script for: every CRD's kind (CostBudget's status carries the same fields).
+KINDS = ("CostReport", "CostWeights", "CostBudget")
 #: The health statuses Argo CD accepts from a script (anything else becomes Unknown).
 ARGO_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 # 2025-06-01T10:17:23Z: an instant on no hour boundary.
@@ -268,6 +268,7 @@ def test_the_configmap_patch_carries_health_lua_under_each_kind() -> None:
     assert patch["data"] == {
         "resource.customizations.health.kubetally.io_CostReport": script,
         "resource.customizations.health.kubetally.io_CostWeights": script,
+        "resource.customizations.health.kubetally.io_CostBudget": script,
     }
 
 
@@ -319,13 +320,14 @@ def test_the_component_patches_argocd_cm(tmp_path: Path, layout: str) -> None:
         "metadata": {**ARGOCD_METADATA, "namespace": "argocd"},
         "data": {**ARGOCD_DATA,
                  "resource.customizations.health.kubetally.io_CostReport": script,
-                 "resource.customizations.health.kubetally.io_CostWeights": script},
+                 "resource.customizations.health.kubetally.io_CostWeights": script,
+                 "resource.customizations.health.kubetally.io_CostBudget": script},
     }]
 
 
 def test_the_patch_applies_without_kustomize(tmp_path: Path) -> None:
     """The README's recipe without kustomize, `kubectl patch --type merge --patch-file argocd-cm.yaml`,
-    here `--local` on a copy of argocd-cm: the other keys stay, the two health keys are added."""
+    here `--local` on a copy of argocd-cm: the other keys stay, one health key per kind is added."""
     live = {**ARGOCD_CM, "metadata": {**ARGOCD_METADATA, "namespace": "argocd"}}
     (tmp_path / "argocd-cm.yaml").write_text(yaml.safe_dump(live), encoding="utf-8")
     patched = yaml.safe_load(_kubectl("patch", "--local", "-f", str(tmp_path / "argocd-cm.yaml"), "--type", "merge",
@@ -334,4 +336,5 @@ def test_the_patch_applies_without_kustomize(tmp_path: Path) -> None:
     assert patched["metadata"] == live["metadata"]
     assert patched["data"] == {**ARGOCD_DATA,
                                "resource.customizations.health.kubetally.io_CostReport": script,
-                               "resource.customizations.health.kubetally.io_CostWeights": script}
+                               "resource.customizations.health.kubetally.io_CostWeights": script,
+                               "resource.customizations.health.kubetally.io_CostBudget": script}

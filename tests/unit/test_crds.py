@@ -1,8 +1,8 @@
 """The CRDs in crds/: structural, documented, and in step with the pydantic spec models.
 
-The CRD schema is the first gate on a CostWeights or CostReport (admission), the pydantic models of
-`kubetally.domain.resources` the second (a `Ready=False, reason=InvalidSpec` condition). These tests keep
-the two in step without an apiserver:
+The CRD schema is the first gate on a CostWeights, CostReport or CostBudget (admission), the pydantic
+models of `kubetally.domain.resources` and `kubetally.domain.budgets` the second (a `Ready=False,
+reason=InvalidSpec` condition). These tests keep the two in step without an apiserver:
 
 - every level of both schemas has a `type`, a `description`, no `x-kubernetes-preserve-unknown-fields`, and
   defaults only in `spec`, as a v1 structural schema needs;
@@ -31,6 +31,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from kubetally.domain.budgets import BudgetScope, CostBudgetSpec, Notify, Threshold
 from kubetally.domain.errors import SpecError
 from kubetally.domain.resources import (
     CostReportSpec,
@@ -49,6 +50,7 @@ from kubetally.domain.vocabulary import CURRENCIES
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 REPORTS = "costreports.kubetally.io"
 WEIGHTS = "costweights.kubetally.io"
+BUDGETS = "costbudgets.kubetally.io"  # its own agreement table: tests/unit/test_crd_costbudget.py
 
 Schema = dict[str, Any]
 
@@ -195,7 +197,8 @@ def _spec_violations(crd: str, spec: Mapping[str, Any]) -> list[str]:
 
 @pytest.mark.parametrize(
     ("crd", "kind", "singular", "short_names", "scope"),
-    [(REPORTS, "CostReport", "costreport", ["crep"], "Namespaced"), (WEIGHTS, "CostWeights", "costweight", ["cw"], "Cluster")],
+    [(REPORTS, "CostReport", "costreport", ["crep"], "Namespaced"), (WEIGHTS, "CostWeights", "costweight", ["cw"], "Cluster"),
+     (BUDGETS, "CostBudget", "costbudget", ["cbudget"], "Namespaced")],
 )
 def test_crd_names_scope_and_version(crd: str, kind: str, singular: str, short_names: list[str], scope: str) -> None:
     obj = _crd(crd)
@@ -223,7 +226,7 @@ def test_kustomization_lists_both_crds() -> None:
     assert kustomization["apiVersion"] == "kustomize.config.k8s.io/v1beta1"
     assert kustomization["kind"] == "Kustomization"
     assert sorted(kustomization["resources"]) == sorted(path.name for path in CRDS.glob("*.kubetally.io.yaml"))
-    assert sorted(kustomization["resources"]) == [f"{REPORTS}.yaml", f"{WEIGHTS}.yaml"]
+    assert sorted(kustomization["resources"]) == [f"{BUDGETS}.yaml", f"{REPORTS}.yaml", f"{WEIGHTS}.yaml"]
 
 
 @pytest.mark.parametrize("folder", [CRDS, CRDS.parent / "manifests" / "samples"], ids=["crds", "samples"])
@@ -235,10 +238,10 @@ def test_kubectl_apply_f_reads_only_kubernetes_objects(folder: Path) -> None:
     for path in read:
         with path.open(encoding="utf-8") as stream:
             kinds = {doc["kind"] for doc in yaml.safe_load_all(stream) if doc}
-        assert kinds <= {"CustomResourceDefinition", "CostWeights", "CostReport"}, f"{path.name}: {kinds}"
+        assert kinds <= {"CustomResourceDefinition", "CostWeights", "CostReport", "CostBudget"}, f"{path.name}: {kinds}"
 
 
-@pytest.mark.parametrize("crd", [REPORTS, WEIGHTS])
+@pytest.mark.parametrize("crd", [REPORTS, WEIGHTS, BUDGETS])
 def test_schema_is_structural(crd: str) -> None:
     for path, node in _walk(_schema(crd)):
         assert "type" in node or node.get("x-kubernetes-int-or-string") is True, f"{path} has no type"
@@ -264,7 +267,7 @@ def test_schema_is_structural(crd: str) -> None:
                 assert construct not in node["pattern"], f"{path}: RE2 has no {construct}"
 
 
-@pytest.mark.parametrize("crd", [REPORTS, WEIGHTS])
+@pytest.mark.parametrize("crd", [REPORTS, WEIGHTS, BUDGETS])
 def test_every_property_has_a_description(crd: str) -> None:
     schema = _schema(crd)
     assert schema["description"]
@@ -285,7 +288,8 @@ def test_window_description_says_what_is_accepted() -> None:
         assert word in description
 
 
-@pytest.mark.parametrize(("crd", "part"), [(REPORTS, "status"), (WEIGHTS, "status"), (WEIGHTS, "spec")])
+@pytest.mark.parametrize(("crd", "part"), [(REPORTS, "status"), (WEIGHTS, "status"), (WEIGHTS, "spec"), (BUDGETS, "status"),
+                                           (BUDGETS, "spec")])
 def test_conditions_have_the_metav1_shape(crd: str, part: str) -> None:
     if part == "spec":
         assert "conditions" not in _at(_schema(crd), "spec")["properties"]
@@ -303,6 +307,7 @@ def test_conditions_have_the_metav1_shape(crd: str, part: str) -> None:
 
 def test_currency_enum_is_the_vocabulary() -> None:
     assert _at(_schema(WEIGHTS), "spec", "currency")["enum"] == list(CURRENCIES)
+    assert _at(_schema(BUDGETS), "spec", "currency")["enum"] == list(CURRENCIES)
     assert len(CURRENCIES) == 15
 
 
@@ -317,6 +322,9 @@ def test_currency_enum_is_the_vocabulary() -> None:
                    "Age": ".metadata.creationTimestamp"}),
         (WEIGHTS, {"Currency": ".spec.currency", "Ready": '.status.conditions[?(@.type=="Ready")].status',
                    "Age": ".metadata.creationTimestamp"}),
+        (BUDGETS, {"Amount": ".status.amount", "Currency": ".spec.currency", "Period": ".spec.period",
+                   "Spent": ".status.spent", "Forecast": ".status.forecast", "Percent": ".status.percent",
+                   "State": '.status.conditions[?(@.type=="Exceeded")].reason', "Age": ".metadata.creationTimestamp"}),
     ],
 )
 def test_printer_columns_point_at_fields_of_the_schema(crd: str, columns: dict[str, str]) -> None:
@@ -330,8 +338,9 @@ def test_printer_columns_point_at_fields_of_the_schema(crd: str, columns: dict[s
         field, _, rest = path.partition("[")
         node = _at(_schema(crd), *field.lstrip(".").split("."))
         if rest:  # a filter on a list: `[?(@.type=="Ready")].status` picks a field of an item
-            assert rest == '?(@.type=="Ready")].status'
-            node = _at(node, "[]", "status")
+            condition = re.fullmatch(r'\?\(@\.type=="(Ready|Exceeded)"\)\]\.(status|reason)', rest)
+            assert condition, rest
+            node = _at(node, "[]", condition[2])
         expected = "date" if node.get("format") == "date-time" else node["type"]
         assert column["type"] == expected, f"{crd} column {column['name']}"
 
@@ -347,6 +356,10 @@ _MODELS: list[tuple[str, tuple[str, ...], type[BaseModel]]] = [
     (WEIGHTS, ("spec", "nodePrices", "[]", "selector"), NodeSelector),
     (WEIGHTS, ("spec", "nodePrices", "[]", "selector", "matchExpressions", "[]"), LabelExpression),
     (WEIGHTS, ("spec", "storageClassPrices", "[]"), StorageClassPrice),
+    (BUDGETS, ("spec",), CostBudgetSpec),
+    (BUDGETS, ("spec", "scope"), BudgetScope),
+    (BUDGETS, ("spec", "thresholds", "[]"), Threshold),
+    (BUDGETS, ("spec", "notify"), Notify),
 ]
 
 

@@ -24,10 +24,11 @@ from multidict import MultiDict, MultiDictProxy, MultiMapping
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kubetally.access.reviews import AccessUnavailable
-from kubetally.api import admission, discovery, params, payloads
+from kubetally.api import admission, budget_routes, discovery, params, payloads
 from kubetally.api.guard import GATE, AccessDenied, Gate, authenticate, fence, may_read_report
 from kubetally.api.metrics import Metrics
 from kubetally.api.pages import paginate
+from kubetally.budgets import BudgetLister, no_budgets
 from kubetally.domain.errors import SourceUnavailable, SpecError
 from kubetally.domain.scope import Scope
 from kubetally.engine.query import CostQuery
@@ -286,6 +287,7 @@ def build_app(
     results: ResultFinder = no_results,
     state: Callable[[], str] = lambda: "",
     gate: Gate | None = None,
+    budgets: BudgetLister = no_budgets,
 ) -> web.Application:
     """The aiohttp application over `service`; `results` finds CostReport results (operator mode);
     `ready` and `state` say from memory whether and how /readyz is ready (`StoreHealth`); `gate`
@@ -300,6 +302,7 @@ def build_app(
     app[READY] = ready
     app[STATE] = state
     app[RESULTS] = results
+    app[budget_routes.BUDGETS] = budgets
     app[GATE] = gate
     app.router.add_get("/v2/cost", cost)
     app.router.add_get(f"{ALAUDA}/costs/usage", usage)
@@ -313,6 +316,7 @@ def build_app(
         app.router.add_get(f"{prefix}/costs/cost", cost)
         app.router.add_get(f"{prefix}/costs/usage", usage)
     app.router.add_get(f"{query}/namespaces/{{namespace}}/costreports/{{name}}/result", report_result)
+    budget_routes.add_routes(app, query)
     app.router.add_post(admission.PATH, admission.handler(lambda: service.clock(),
                                                           lambda: service.config.resolution_seconds))
     app.router.add_get("/healthz", healthz)

@@ -58,7 +58,7 @@ _TIME_EXAMPLE = '"2025-06-01T00:00:00Z"'
 _VALIDATION_NOW = datetime(2000, 1, 1, 12, 0, 30, tzinfo=UTC)
 
 
-def _decimal_string(example: str, what: str) -> Callable[[object], Decimal]:
+def decimal_string(example: str, what: str) -> Callable[[object], Decimal]:
     def check(value: object) -> Decimal:
         if isinstance(value, Decimal) and value.is_finite() and value >= 0:  # built in Python, not parsed
             return value
@@ -74,12 +74,12 @@ def _decimal_string(example: str, what: str) -> Callable[[object], Decimal]:
     return check
 
 
-def _plain(value: Decimal) -> str:
+def plain(value: Decimal) -> str:
     return format(value, "f")
 
 
-Price = Annotated[Decimal, BeforeValidator(_decimal_string("0.031611", "prices")), PlainSerializer(_plain)]
-Weight = Annotated[Decimal, BeforeValidator(_decimal_string("0.7", "weights")), PlainSerializer(_plain)]
+Price = Annotated[Decimal, BeforeValidator(decimal_string("0.031611", "prices")), PlainSerializer(plain)]
+Weight = Annotated[Decimal, BeforeValidator(decimal_string("0.7", "weights")), PlainSerializer(plain)]
 
 
 def _aware_time(value: object) -> datetime:
@@ -95,11 +95,13 @@ AwareTime = Annotated[datetime, BeforeValidator(_aware_time),
                       PlainSerializer(lambda value: format_rfc3339(to_epoch(value)))]
 
 
-class _Spec(BaseModel):
+class SpecModel(BaseModel):
+    """A CR spec's model: camelCase on the wire, unknown fields rejected, frozen (every kind's spec)."""
+
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
 
-class Weights(_Spec):
+class Weights(SpecModel):
     """How a node's hourly price splits between CPU and memory; the two sum to exactly 1."""
 
     cpu: Weight
@@ -110,12 +112,12 @@ class Weights(_Spec):
         with localcontext(prec=200):
             total = self.cpu + self.memory
         if total != 1:
-            raise ValueError(f'cpu "{_plain(self.cpu)}" + memory "{_plain(self.memory)}" = {_plain(total)}; '
+            raise ValueError(f'cpu "{plain(self.cpu)}" + memory "{plain(self.memory)}" = {plain(total)}; '
                              'the weights must sum to exactly 1, e.g. {cpu: "0.7", memory: "0.3"}')
         return self
 
 
-class UnitPrices(_Spec):
+class UnitPrices(SpecModel):
     """Prices per hour of one core, one GiB of memory and one GiB of storage."""
 
     cpu_core_hour: Price
@@ -133,7 +135,7 @@ def _label_key(key: str) -> str:
 LabelKey = Annotated[str, AfterValidator(_label_key)]
 
 
-class LabelExpression(_Spec):
+class LabelExpression(SpecModel):
     """One `matchExpressions` entry of a Kubernetes label selector."""
 
     key: LabelKey
@@ -150,7 +152,7 @@ class LabelExpression(_Spec):
         return self
 
 
-class NodeSelector(_Spec):
+class NodeSelector(SpecModel):
     """Which nodes a node price applies to; every part must hold."""
 
     match_labels: dict[LabelKey, str] = Field(default_factory=dict)
@@ -164,21 +166,21 @@ class NodeSelector(_Spec):
         return self
 
 
-class NodePrice(_Spec):
+class NodePrice(SpecModel):
     """The hourly price of each whole node the selector matches."""
 
     selector: NodeSelector
     hourly: Price
 
 
-class StorageClassPrice(_Spec):
+class StorageClassPrice(SpecModel):
     """The price of one GiB-hour of volumes of one storage class."""
 
     storage_class_name: str = Field(min_length=1)
     gib_hour: Price
 
 
-class CostWeightsSpec(_Spec):
+class CostWeightsSpec(SpecModel):
     """`CostWeights.spec` (DESIGN.md §5); without unitPrices, OpenCost's public defaults apply."""
 
     currency: str
@@ -243,7 +245,7 @@ _CHECKS: dict[str, Callable[[Any], object]] = {
 }
 
 
-class CostReportSpec(_Spec):
+class CostReportSpec(SpecModel):
     """`CostReport.spec` (DESIGN.md §7): exactly one of `window` or `start`+`end`.
 
     `start`/`end` are both RFC3339 times or both dates (YYYY-MM-DD at local midnight of `timeZone`);

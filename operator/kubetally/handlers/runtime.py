@@ -44,6 +44,19 @@ class Runtime:
     recomputing: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: (namespace, name) → the newest body of each CostReport seen by the watch.
     reports: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: (namespace, name) → the newest body of each CostBudget seen by the watch.
+    budgets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: (namespace, name) → what a budget was last computed at (`handlers.costbudgets`): the ledger's
+    #: (newest hour, prices stamp), its period's end and the status written (newer than the watch's).
+    budget_marks: dict[tuple[str, str], tuple[Any, Any, dict[str, Any]]] = field(default_factory=dict)
+    #: The budgets' gauges on the process's registry (`handlers.costbudgets.BudgetGauges`).
+    budget_gauges: Any = None
+    #: Posts budget threshold crossings to webhooks (`kubetally.notify.Notifier`), or None.
+    notifier: Any = None
+    #: The operator's own namespace: where the Secrets of budget webhooks live.
+    namespace: str = "kubetally-system"
+    #: Background work the handlers started and must not lose (a Secret read before a notification).
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def write_report(self, namespace: str, name: str, status: dict[str, Any], stamp: str) -> None:
         """Write a report's new status and the prices stamp it was computed at: two merge patches,
@@ -56,10 +69,16 @@ class Runtime:
                      {"metadata": {"annotations": {COMPUTED_AT_PRICES: stamp}}})
 
 
-async def _patch(call: Callable[..., Any], namespace: str, name: str, body: dict[str, Any]) -> None:
-    """One merge patch of CostReport namespace/name, within WRITE_TIMEOUT."""
+    async def write_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Write the status of a namespaced kubetally.io object (a merge patch of the subresource)."""
+        await _patch(self.api.patch_namespaced_custom_object_status, namespace, name, {"status": status}, plural)
+
+
+async def _patch(call: Callable[..., Any], namespace: str, name: str, body: dict[str, Any],
+                 plural: str = "costreports") -> None:
+    """One merge patch of a namespaced object (a CostReport by default), within WRITE_TIMEOUT."""
     await asyncio.wait_for(
-        asyncio.to_thread(call, GROUP, VERSION, namespace, "costreports", name, body, _request_timeout=WRITE_TIMEOUT),
+        asyncio.to_thread(call, GROUP, VERSION, namespace, plural, name, body, _request_timeout=WRITE_TIMEOUT),
         WRITE_TIMEOUT + 1,
     )
 
