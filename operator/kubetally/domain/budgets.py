@@ -46,10 +46,10 @@ from kubetally.domain import spec_errors
 from kubetally.domain.errors import SpecError
 from kubetally.domain.filters import Filter, parse_filter
 from kubetally.domain.names import is_dns_label, is_dns_subdomain
-from kubetally.domain.resources import SpecModel, decimal_string, plain
+from kubetally.domain.resources import SpecModel, decimal_string, known_currency, plain
 from kubetally.domain.spec_errors import SubfieldError
 from kubetally.domain.timeparse import parse_timezone
-from kubetally.domain.vocabulary import CURRENCIES, Method
+from kubetally.domain.vocabulary import Method
 
 __all__ = ["WEBHOOK_SECRET", "CostBudgetSpec", "Notify", "Period", "Threshold", "forecast", "lookback_start",
            "parse_cost_budget", "period_bounds"]
@@ -188,9 +188,7 @@ class CostBudgetSpec(SpecModel):
     @field_validator("currency")
     @classmethod
     def _known_currency(cls, value: str) -> str:
-        if value not in CURRENCIES:
-            raise ValueError(f'"{value}" is not a supported currency; accepted: {", ".join(CURRENCIES)}')
-        return value
+        return known_currency(value)
 
     @field_validator("time_zone")
     @classmethod

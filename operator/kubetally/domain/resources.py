@@ -95,6 +95,13 @@ AwareTime = Annotated[datetime, BeforeValidator(_aware_time),
                       PlainSerializer(lambda value: format_rfc3339(to_epoch(value)))]
 
 
+def known_currency(value: str) -> str:
+    """`value` if kubetally prices in it (`CURRENCIES`: the CostWeights' and the CostBudgets' rule)."""
+    if value not in CURRENCIES:
+        raise ValueError(f'"{value}" is not a supported currency; accepted: {", ".join(CURRENCIES)}')
+    return value
+
+
 class SpecModel(BaseModel):
     """A CR spec's model: camelCase on the wire, unknown fields rejected, frozen (every kind's spec)."""
 
@@ -195,9 +202,7 @@ class CostWeightsSpec(SpecModel):
     @field_validator("currency")
     @classmethod
     def _known_currency(cls, value: str) -> str:
-        if value not in CURRENCIES:
-            raise ValueError(f'"{value}" is not a supported currency; accepted: {", ".join(CURRENCIES)}')
-        return value
+        return known_currency(value)
 
     @model_validator(mode="after")
     def _unique_storage_classes(self) -> CostWeightsSpec:
