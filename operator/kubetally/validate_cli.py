@@ -13,6 +13,7 @@ valid now is valid when the operator computes it, since its window keywords are 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -125,11 +126,13 @@ def validate_command(paths: Sequence[str], kustomizations: Sequence[str], *, res
         print(f"kubetally: {error}", file=sys.stderr)
         return 2
     judged = findings(objects, now=now or datetime.now(UTC), resolution_seconds=resolution_seconds)
-    for finding in judged:
-        verdict = "valid  " if finding.error is None else "invalid"
-        said = "" if finding.error is None else f": {finding.error}"
-        print(f"{verdict} {finding.subject} ({finding.source}){said}")
     bad = sum(finding.error is not None for finding in judged)
-    print(f"{len(judged)} billing object(s): {len(judged) - bad} valid, {bad} invalid"
-          + ("" if judged else " (no CostWeights or CostReport found)"))
+    lines = [f"{'valid  ' if f.error is None else 'invalid'} {f.subject} ({f.source})"
+             + ("" if f.error is None else f": {f.error}") for f in judged]
+    lines.append(f"{len(judged)} billing object(s): {len(judged) - bad} valid, {bad} invalid"
+                 + ("" if judged else " (no CostWeights, CostReport or CostBudget found)"))
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:  # `kubetally validate ... | head`: the reader left; the exit code still tells
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (Python would complain at exit otherwise)
     return 1 if bad else 0
