@@ -168,6 +168,8 @@ def _instructions(cp: ControlPlane, api: Operator, tokens: Tokens, prometheus: s
         "",
         f"  ledger (DuckDB):   {ledger}",
         f"  Prometheus:        {prometheus}",
+        f"  web console:       {api.url}/ui/  (sign in with a token file's contents"
+        + (f"; trust the demo CA {api.ca} or accept its warning)" if api.ca else ")"),
         f"  operator API:      {api.url}" + (f" (CA {api.ca})" if api.ca else ""),
         f"  admin token:       {tokens.admin}",
         f"  {TENANT} token: {tokens.tenant} (kubeconfig {cp.kubeconfig_for(TENANT)})",

@@ -26,6 +26,7 @@ import kopf
 import kubetally.handlers  # noqa: F401  (registers the CostWeights and CostReport handlers)
 from kubetally.handlers.costbudgets import BudgetGauges, budget_loop, list_budgets
 from kubetally.handlers.costreports import schedule_loop
+from kubetally.handlers.listing import list_objects
 from kubetally.handlers.results import find_result
 from kubetally.handlers.runtime import GROUP, Runtime, custom_objects_api, publish_ca_bundle
 from kubetally.notify import Notifier
@@ -62,7 +63,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     try:
         runtime = Runtime(service=process.service, ledger=process.ledger, admin_namespaces=options.admin_namespaces,
                           api=custom_objects_api())
-        api = await process.start(partial(find_result, runtime), partial(list_budgets, runtime))
+        api = await process.start(partial(find_result, runtime), partial(list_budgets, runtime),
+                                  partial(list_objects, runtime))
     except BaseException:
         await process.close()
         raise

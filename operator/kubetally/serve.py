@@ -60,6 +60,7 @@ from kubetally.domain.vocabulary import Method
 from kubetally.domain.window import Window
 from kubetally.engine.query import CostQuery
 from kubetally.ledger.store import DuckDBLedger, memory_bytes
+from kubetally.objects import ObjectLister, serve_objects
 from kubetally.reports import ResultFinder, no_results
 from kubetally.service import CostService
 from kubetally.sources.catalogue import SourceConfig
@@ -183,7 +184,7 @@ async def ingest_loop(service: CostService, client: PrometheusClient, options: S
         except Exception:
             log.exception("ingest failed unexpectedly")
         try:
-            await refresh_rollups(service)
+            metrics.rollup_builds.inc(await refresh_rollups(service))
         except Exception:
             log.exception("building rollups failed; answers are computed from the facts meanwhile")
         if failed and health.recoveries != recoveries:
@@ -303,7 +304,8 @@ class Api:
 
 
 async def start_api(service: CostService, metrics: Metrics, health: StoreHealth, options: ServeOptions,
-                    gate: Gate | None, results: ResultFinder = no_results, budgets: BudgetLister = no_budgets) -> Api:
+                    gate: Gate | None, results: ResultFinder = no_results, budgets: BudgetLister = no_budgets,
+                    objects: ObjectLister | None = None) -> Api:
     """Serve the API as `options` say (`serve` and `run` alike).
 
     With `service_proxy_port`, a second server answers the kube-apiserver's service proxy, which
@@ -315,7 +317,8 @@ async def start_api(service: CostService, metrics: Metrics, health: StoreHealth,
     for port, checked in ((options.port, gate), (options.service_proxy_port, None)):
         if port is None:
             continue
-        app = build_app(service, metrics, health.ready, results, state=health.describe, gate=checked, budgets=budgets)
+        app = build_app(service, metrics, health.ready, results, state=health.describe, gate=checked, budgets=budgets,
+                        objects=objects)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, options.host, port, ssl_context=context).start()
@@ -344,10 +347,14 @@ class Process:
     api: Api | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def start(self, results: ResultFinder = no_results, budgets: BudgetLister = no_budgets) -> Api:
-        """Serve the API, then start the ingest loop and the store probe."""
+    async def start(self, results: ResultFinder = no_results, budgets: BudgetLister = no_budgets,
+                    objects: ObjectLister | None = None) -> Api:
+        """Serve the API, then start the ingest loop and the store probe. Without `objects` (serve), the
+        console lists the CostWeights of `--weights` (`objects.serve_objects`)."""
+        if objects is None:
+            objects = serve_objects(self.weights, self.ledger.price_versions, self.service.clock)
         self.api = await start_api(self.service, self.metrics, self.clients.health, self.options, self.gate, results,
-                                   budgets)
+                                   budgets, objects)
         self.tasks.extend(background_tasks(self.service, self.clients, self.options, self.metrics))
         return self.api
 

@@ -24,7 +24,8 @@ change becomes a price version in the ledger, so history keeps its prices.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from bisect import bisect_left, bisect_right
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -68,6 +69,27 @@ class CostAnswer:
     def of(cls, table: CostTable, plan: ingest.WindowPlan) -> CostAnswer:
         values = list(plan.coverage.values())
         return cls(table=table, plan=plan, coverage=sum(values) / len(values) if values else 0.0)
+
+    def step_coverage(self, steps: Sequence[tuple[int, int]]) -> list[float | None]:
+        """The coverage of each step [a, b) (unix seconds): the mean coverage of the window's hours,
+        each weighted by the seconds it shares with the step (a step may cut an hour: a window's
+        partial edge hours, a step grid in a +05:30 time zone):
+
+            coverage(a, b) = Σ_h c_h · |[h, h+3600) ∩ [a, b)| / Σ_h |[h, h+3600) ∩ [a, b)|
+
+        over the hours h of the plan; None for a step that shares no second with any. 0 means no data
+        at all in the step: a client draws it as a gap, never as cost 0 (`api.payloads`: the answer's `steps`)."""
+        out: list[float | None] = []
+        hours = sorted(self.plan.coverage)
+        for a, b in steps:  # only the hours that can overlap [a, b): O(steps + hours) in all
+            weighted, seconds = 0.0, 0
+            for hour in hours[bisect_right(hours, a - ingest.HOUR):bisect_left(hours, b)]:
+                shared = min(b, hour + ingest.HOUR) - max(a, hour)
+                if shared > 0:
+                    weighted += self.plan.coverage[hour] * shared
+                    seconds += shared
+            out.append(weighted / seconds if seconds else None)
+        return out
 
 
 class CostService:

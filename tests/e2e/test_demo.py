@@ -28,6 +28,8 @@ Checks, each against a number the demo did not print itself (the generator is th
   the ns-003 cost of the same curl with the admin's token file (which shows all 20 namespaces); the
   admin's Alauda curl pages namespace-days of several namespaces, the tenant's project curl only
   ns-003; the curl without a token gets a 401 Status;
+- the printed web console URL, in a real Chromium (`console_check`): the tenant signed in with their
+  token file sees ns-003 and its report only, nowhere another namespace; the admin all 20 and both reports;
 - after one SIGINT the demo exits 0 within 60 s, no process naming its workdir is left, and its
   network namespace and host address are gone (without one: nothing listens on its ports).
 """
@@ -52,6 +54,7 @@ import pytest
 from kubetally.controlplane import find_kube_apiserver
 from kubetally.processes import free_port
 from kubetally.synthetic import generate, presets
+from tests.e2e.console_check import check_console
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -224,6 +227,7 @@ def test_make_demo_from_a_fresh_clone(tmp_path: Path) -> None:
         assert sorted(row["start"] for row in items) == [f"202601{d:02d}" for d in range(1, 8)]
         shell = {**env, "KUBECONFIG": kubeconfig.group(1)}  # as after the printed `export KUBECONFIG=...`
         _check_curls(output, shell, namespaces)
+        check_console(output, namespaces, TENANT_NS)
         if NETNS:
             mine = [pod for pod in cluster.pods if pod.namespace == TENANT_NS]
             # a pod that lived one scrape interval holds a scrape instant; a 10 s job pod may hold none

@@ -24,7 +24,7 @@ from multidict import MultiDict, MultiDictProxy, MultiMapping
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kubetally.access.reviews import AccessUnavailable
-from kubetally.api import admission, budget_routes, discovery, params, payloads
+from kubetally.api import admission, budget_routes, console, discovery, params, payloads
 from kubetally.api.guard import GATE, AccessDenied, Gate, authenticate, fence, may_read_report
 from kubetally.api.metrics import Metrics
 from kubetally.api.pages import paginate
@@ -32,6 +32,7 @@ from kubetally.budgets import BudgetLister, no_budgets
 from kubetally.domain.errors import SourceUnavailable, SpecError
 from kubetally.domain.scope import Scope
 from kubetally.engine.query import CostQuery
+from kubetally.objects import ObjectLister
 from kubetally.reports import NoResult, ResultFinder, no_results
 from kubetally.service import CostAnswer, CostService
 
@@ -173,8 +174,10 @@ async def _answer(
                                    *notes]))
 
     def render() -> bytes:
+        steps = [(step.start_epoch(), step.end_epoch()) for step in query.sets]
         return orjson.dumps(payloads.cost_json(answer.table, window=query.window, steps=query.sets,
-                                               coverage=answer.coverage, warnings=warnings))
+                                               coverage=answer.coverage, warnings=warnings,
+                                               step_coverage=answer.step_coverage(steps)))
 
     # Off the event loop: 12k pod rows take a second or more to render on a busy machine, which would
     # hold up /healthz and every other request (tests/load/test_concurrency.py).
@@ -276,8 +279,12 @@ async def not_found(request: web.Request) -> web.StreamResponse:
         "NotFound",
         f"no route {request.path}; routes: /v2/cost, {ALAUDA}/costs/usage, "
         f"{ALAUDA}/projects/{{project}}/costs/usage, /apis/{discovery.GROUP_VERSION}/[namespaces/{{namespace}}/]"
-        "costs[/cost|/usage], /metrics, /healthz, /readyz",
+        "costs[/cost|/usage], /ui/ (the web console), /metrics, /healthz, /readyz",
     )
+
+
+async def _no_objects(kind: str, namespaces: frozenset[str] | None) -> list[dict[str, object]]:
+    return []
 
 
 def build_app(
@@ -288,6 +295,7 @@ def build_app(
     state: Callable[[], str] = lambda: "",
     gate: Gate | None = None,
     budgets: BudgetLister = no_budgets,
+    objects: ObjectLister | None = None,
 ) -> web.Application:
     """The aiohttp application over `service`; `results` finds CostReport results (operator mode);
     `ready` and `state` say from memory whether and how /readyz is ready (`StoreHealth`); `gate`
@@ -303,6 +311,7 @@ def build_app(
     app[STATE] = state
     app[RESULTS] = results
     app[budget_routes.BUDGETS] = budgets
+    app[console.OBJECTS] = objects if objects is not None else _no_objects
     app[GATE] = gate
     app.router.add_get("/v2/cost", cost)
     app.router.add_get(f"{ALAUDA}/costs/usage", usage)
@@ -317,6 +326,7 @@ def build_app(
         app.router.add_get(f"{prefix}/costs/usage", usage)
     app.router.add_get(f"{query}/namespaces/{{namespace}}/costreports/{{name}}/result", report_result)
     budget_routes.add_routes(app, query)
+    console.add_routes(app, query)
     app.router.add_post(admission.PATH, admission.handler(lambda: service.clock(),
                                                           lambda: service.config.resolution_seconds))
     app.router.add_get("/healthz", healthz)

@@ -16,6 +16,8 @@ No identity → 401; the Kubernetes API not answering → 503 (`AccessUnavailabl
 
 Routes:
 - `/healthz`, `/readyz`: open, they say only ok / not ready.
+- `/ui`, `/ui/*` (`api.console`): open, the web console's static files; its data comes from the
+  routes below, called with the caller's token.
 - `/validate` (`api.admission`): open, the kube-apiserver's admission webhook calls come without
   credentials; it judges the object it is sent and reveals nothing else.
 - `/metrics`: SAR on the non-resource URL `/metrics`, verb get (kube-rbac-proxy's rule).
@@ -48,6 +50,9 @@ from kubetally.api.discovery import VERSION as QUERY_VERSION
 #: the same for everyone; the kube-apiserver's APIService availability check reads them with no user).
 OPEN = frozenset({"/healthz", "/readyz", f"/apis/{QUERY_GROUP}", f"/apis/{QUERY_GROUP}/{QUERY_VERSION}",
                   "/validate"})
+#: Path prefixes anyone may call: the web console's files (`api.console`), the same for everyone and
+#: holding no data; the page reads its numbers from the checked routes with the caller's own token.
+OPEN_PREFIXES = ("/ui/",)
 IDENTITY: web.RequestKey[Identity] = web.RequestKey("identity", Identity)
 #: How long the namespaces known to the ledger are reused before they are read again (seconds).
 NAMESPACES_TTL_SECONDS = 30.0
@@ -129,7 +134,7 @@ async def authenticate(request: web.Request, handler: Callable[[web.Request], Aw
                        ) -> web.StreamResponse:
     """Set the caller's identity on every request but the open routes; /metrics is authorized here."""
     gate = request.app[GATE]
-    if gate is None or request.path in OPEN:
+    if gate is None or request.path in OPEN or request.path == "/ui" or request.path.startswith(OPEN_PREFIXES):
         return await handler(request)
     who = await _identity(request, gate)
     request[IDENTITY] = who

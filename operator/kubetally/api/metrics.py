@@ -4,6 +4,7 @@
 - `kubetally_http_errors_total{route,code}`: answers with a 4xx or 5xx.
 - `kubetally_ingest_lag_seconds`: now − end of the newest ingested hour.
 - `kubetally_ledger_hours`: hours held by the ledger (per cluster).
+- `kubetally_rollup_builds_total`: hour-builds of stored rollups since start (the ingest loop's).
 - `kubetally_store_up`: 1 while the metrics store answers, 0 while it does not (`sources.health`).
 - `kubetally_namespace_cost{cluster,namespace,currency}`: cost of the last complete hour per
   namespace (Effective basis, idle not shared), for Grafana; `sum_over_time` gives longer spans.
@@ -34,6 +35,10 @@ class Metrics:
         )
         self.ledger_hours = Gauge(
             "kubetally_ledger_hours", "hours held by the ledger", ["cluster"], registry=self.registry
+        )
+        self.rollup_builds = Counter(
+            "kubetally_rollup_builds", "hour-builds of stored rollups (an hour at one level and price list)",
+            registry=self.registry,
         )
         self.store_up = Gauge(
             "kubetally_store_up", "1 while the metrics store answers (last call or probe)", registry=self.registry

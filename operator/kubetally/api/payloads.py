@@ -15,7 +15,9 @@ Decisions:
   allocation API, which ACK's cost API derives from: `{"code": 200, "status": "success", "data": [...]}`
   with one map per step, in step order, `{}` for a step without rows. We add `currency`,
   `customCurrency` (only when custom weights were used), `priceSource`, the queried `window`,
-  `coverage` (the share of the window with data; null when unknown) and `warnings`.
+  `coverage` (the share of the window with data; null when unknown), `steps` (each step's `start`,
+  `end` and `coverage`, in the order of `data`: `CostAnswer.step_coverage`; coverage 0 is a step
+  without data, which a chart draws as a gap, since its `{}` is not cost 0) and `warnings`.
 - A cost set (`_cost_set`) has ACK's fields: `name`, `properties` (cluster, node, namespace,
   controllerKind, controller, pod, podUID, providerID, project when known, then `labels`),
   `start`, `end`, `cpuCoreRequestAverage`, `cpuCoreUsageAverage`, `ramByteRequestAverage`,
@@ -179,6 +181,7 @@ def cost_json(
     steps: tuple[Window, ...],
     coverage: float | None,
     warnings: Iterable[str],
+    step_coverage: Sequence[float | None] | None = None,
 ) -> dict[str, Any]:
     """The /v2/cost JSON body: one map of cost sets per step of `steps` (module doc).
 
@@ -205,6 +208,11 @@ def cost_json(
     body["priceSource"] = table.price_source
     body["window"] = {"start": format_rfc3339(window.start_epoch()), "end": format_rfc3339(window.end_epoch())}
     body["coverage"] = None if coverage is None else _finite(coverage, "coverage")
+    if step_coverage is not None:
+        if len(step_coverage) != len(steps):
+            raise ValueError(f"{len(step_coverage)} step coverages for {len(steps)} steps")
+        body["steps"] = [{"start": start, "end": end, "coverage": None if value is None else _finite(value, "steps")}
+                         for (_, start, end), value in zip(slots.values(), step_coverage, strict=True)]
     body["warnings"] = list(warnings)
     return body
 

@@ -43,3 +43,15 @@ def record(
                          previous=previous, message=message)
     patch.status.update({"observedGeneration": generation, "versions": len(versions), "effectiveFrom": newest,
                          "conditions": [ready, degraded]})
+
+
+@kopf.on.event(GROUP, VERSION, "costweights")
+def seen(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Keep the names of the CostWeights in the cluster (event handlers add no finalizer); a deleted one
+    leaves the list, its versions stay in the ledger for the hours they priced."""
+    runtime: Runtime = memo.runtime
+    name = str(event["object"]["metadata"]["name"])
+    if event["type"] == "DELETED":
+        runtime.weights.discard(name)
+    else:
+        runtime.weights.add(name)

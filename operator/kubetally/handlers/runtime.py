@@ -44,6 +44,8 @@ class Runtime:
     recomputing: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: (namespace, name) → the newest body of each CostReport seen by the watch.
     reports: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: Names of the CostWeights the watch sees (the console lists those in force: `handlers.listing`).
+    weights: set[str] = field(default_factory=set)
     #: (namespace, name) → the newest body of each CostBudget seen by the watch.
     budgets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     #: (namespace, name) → what a budget was last computed at (`handlers.costbudgets`): the ledger's
