@@ -17,6 +17,8 @@ from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
+from tests.browser.test_console import painted
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -57,6 +59,7 @@ def check_console(output: str, namespaces: set[str], tenant_ns: str) -> None:
                 page.on("pageerror", lambda e, who=who: errors.append(f"{who}: {e}"))
                 _signed_in(page, url.group(1), token)
                 rows = page.eval_on_selector_all("#rows tbody td[data-key=name]", "tds => tds.map(t => t.textContent)")
+                assert painted(page) > 20_000, who  # drawn, also when the view was hidden behind the sign-in
                 page.screenshot(path=str(folder / f"demo-{who}-cost.png"), full_page=True)
                 if who == "tenant":
                     assert set(rows) - {"__idle__"} == {tenant_ns}, rows
