@@ -80,6 +80,13 @@ def check_console(output: str, namespaces: set[str], tenant_ns: str) -> None:
                     others = {ns for ns in namespaces - {tenant_ns} if re.search(rf"\b{ns}\b", page.content())}
                     assert not others, others
                     assert "kubetally-system" not in json.dumps(page.evaluate("kubetally.objects"))
+                page.click("header nav a[data-view=budgets]")
+                page.wait_for_selector("body[data-state=ready] #objects:not([hidden])")
+                budgets = page.evaluate("kubetally.objects.map(o => [o.metadata.namespace, o.metadata.name])")
+                assert budgets == ([] if who == "tenant" else [["kubetally-system", "platform-weekly"]]), budgets
+                page.click("header nav a[data-view=weights]")
+                page.wait_for_selector("body[data-state=ready] #objects:not([hidden])")
+                assert page.evaluate("kubetally.objects.map(o => o.metadata.name)") == ["default"]
                 context.close()
         finally:
             browser.close()

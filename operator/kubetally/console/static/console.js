@@ -189,7 +189,7 @@ function drawChart(q, answer) {
     aria: { enabled: true },
     tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
     legend: { type: "scroll", top: 4 },
-    grid: { left: 64, right: 16, top: 44, bottom: 32 },
+    grid: { left: 64, right: 16, top: 64, bottom: 32 },
     xAxis: { type: "category", data: labels },
     yAxis: { type: "value", name: answer.currency },
     series: series.map((s, index) => ({
