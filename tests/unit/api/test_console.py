@@ -12,15 +12,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from kubetally import console as console_files
-from kubetally.access.reviews import Reviews
 from kubetally.api import console
 from kubetally.api.app import build_app
-from kubetally.api.guard import Gate
 from kubetally.api.metrics import Metrics
 from kubetally.ingest import WindowPlan
 from kubetally.ledger.store import PriceRecord
@@ -28,7 +25,7 @@ from kubetally.objects import serve_objects, weights_in_force
 from kubetally.reports import NoResult
 from kubetally.service import CostAnswer
 from tests.unit.api.test_app import WINDOW, ready, topology_service
-from tests.unit.api.test_guard import FakeKubernetes, bearer
+from tests.unit.api.test_guard import FakeKubernetes, bearer, gated
 
 QUERY = "/apis/query.kubetally.io/v1alpha1"
 
@@ -56,15 +53,8 @@ async def lister() -> Lister:
 
 @pytest.fixture
 async def client(tmp_path: Path, lister: Lister) -> AsyncIterator[TestClient[Any, Any]]:
-    service = topology_service(tmp_path)
-    ledger = service.ledger
-    async with httpx.AsyncClient(base_url="https://kubernetes.invalid",
-                                 transport=httpx.MockTransport(FakeKubernetes())) as api:
-        gate = Gate(Reviews(api, ttl_seconds=10.0), None, lambda: ledger.namespaces("c1"))
-        app = build_app(service, Metrics(), ready, gate=gate, objects=lister)
-        async with TestClient(TestServer(app)) as test_client:
-            yield test_client
-    ledger.close()
+    async with gated(tmp_path, FakeKubernetes(), objects=lister) as test_client:
+        yield test_client
 
 
 async def test_the_files_are_open_and_allow_only_this_origin(client: TestClient[Any, Any]) -> None:

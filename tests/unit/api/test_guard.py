@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,15 +76,23 @@ async def kube() -> FakeKubernetes:
     return FakeKubernetes()
 
 
-@pytest.fixture
-async def client(tmp_path: Path, kube: FakeKubernetes) -> AsyncIterator[TestClient[Any, Any]]:
+@asynccontextmanager
+async def gated(tmp_path: Path, kube: FakeKubernetes, **app: Any) -> AsyncIterator[TestClient[Any, Any]]:
+    """A client of the app over the topology's service, callers checked by `kube`; `app`: more of
+    `build_app`'s arguments."""
     service = topology_service(tmp_path)
     ledger = service.ledger
     async with httpx.AsyncClient(base_url="https://kubernetes.invalid", transport=httpx.MockTransport(kube)) as api:
         gate = Gate(Reviews(api, ttl_seconds=10.0), None, lambda: ledger.namespaces("c1"))
-        async with TestClient(TestServer(build_app(service, Metrics(), ready, gate=gate))) as test_client:
+        async with TestClient(TestServer(build_app(service, Metrics(), ready, gate=gate, **app))) as test_client:
             yield test_client
     ledger.close()
+
+
+@pytest.fixture
+async def client(tmp_path: Path, kube: FakeKubernetes) -> AsyncIterator[TestClient[Any, Any]]:
+    async with gated(tmp_path, kube) as test_client:
+        yield test_client
 
 
 def bearer(token: str) -> dict[str, str]:
