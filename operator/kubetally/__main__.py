@@ -2,7 +2,8 @@
 
 Subcommands: `ingest` (backfill a range of hours from Prometheus into a ledger file), `serve` (the
 HTTP APIs with a background ingest, no Kubernetes needed), `run` (the operator), `demo` (everything
-on this machine: `kubetally.demo`) and `bench` (`kubetally.bench`).
+on this machine: `kubetally.demo`), `bench` (`kubetally.bench`) and `ledger verify|backup|restore|repair`
+(`kubetally.ledger_cli`). A ledger failure a user can fix exits with its own code (`ledger.errors`).
 Every flag can also be set by an environment variable (`KUBETALLY_PROMETHEUS_URL`, ...).
 """
 
@@ -23,6 +24,7 @@ from kubetally import __version__
 from kubetally.domain.errors import KubetallyError, SpecError
 from kubetally.domain.labels import sanitize_label_key
 from kubetally.domain.timeparse import parse_rfc3339, parse_unix
+from kubetally.ledger_cli import add_arguments as add_ledger_arguments
 from kubetally.sources.catalogue import DEFAULT_LIVE_BUDGET_SECONDS, SourceConfig
 
 _MEMORY_HELP = ("the process's memory budget, e.g. 1GB: DuckDB gets 50%% of it, bigger work spills to <ledger>.tmp "
@@ -66,6 +68,24 @@ _QUERIES_HELP = ("how many cost and usage questions are computed at once (defaul
                  "their turn, so memory stays bounded however many clients ask")
 _AUTH_HELP = ("kubernetes: check every caller's bearer token (TokenReview) and namespaces (SubjectAccessReview) "
               "with the Kubernetes API of KUBECONFIG or the in-cluster service account; none: open, loopback only")
+
+
+def _backup_arguments(command: argparse.ArgumentParser) -> None:
+    """The backup schedule flags `serve` and `run` share (README "Ledger: integrity, backups, restore")."""
+    command.add_argument("--backup-dir", default=_env("backup-dir"),
+                         help="back the ledger up into this directory on a schedule (default: no backups)")
+    command.add_argument("--backup-every", type=_seconds, default=_env("backup-every", "86400"),
+                         help="seconds between two backups (default 86400: daily)")
+    command.add_argument("--backup-keep", type=_positive, default=_env("backup-keep", "7"),
+                         help="how many of the newest backups to keep (default 7)")
+
+
+def _backup(args: argparse.Namespace) -> Any:
+    from kubetally.keeper import BackupSchedule
+
+    if not args.backup_dir:
+        return None
+    return BackupSchedule(Path(args.backup_dir), every_seconds=args.backup_every, keep=args.backup_keep)
 
 
 def _access_arguments(command: argparse.ArgumentParser) -> None:
@@ -128,6 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--live-budget", type=_seconds, default=_env("live-budget", "3"), help=_BUDGET_HELP)
     serve.add_argument("--timeout", type=_seconds, default=_env("timeout", "60"), help=_TIMEOUT_HELP)
     serve.add_argument("--ingest-interval", type=_seconds, default=_env("ingest-interval", "60"), help=_INTERVAL_HELP)
+    _backup_arguments(serve)
     run = commands.add_parser("run", help="the operator: CostWeights and CostReports, with the API and the ingest")
     run.add_argument("--prometheus-url", default=_env("prometheus-url"), required=_env("prometheus-url") is None)
     run.add_argument("--ledger", default=_env("ledger"), required=_env("ledger") is None, help="DuckDB file")
@@ -153,6 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--live-budget", type=_seconds, default=_env("live-budget", "3"), help=_BUDGET_HELP)
     run.add_argument("--timeout", type=_seconds, default=_env("timeout", "60"), help=_TIMEOUT_HELP)
     run.add_argument("--ingest-interval", type=_seconds, default=_env("ingest-interval", "60"), help=_INTERVAL_HELP)
+    _backup_arguments(run)
     demo = commands.add_parser("demo", help="everything on this machine: control plane, Prometheus, ledger, operator")
     demo.add_argument("--port", type=int, default=int(_env("port", "8080") or 8080),
                       help="the operator's port on 127.0.0.1 when it cannot run in a network namespace (root); "
@@ -169,6 +191,7 @@ def _parser() -> argparse.ArgumentParser:
                           help="a kustomization, built with `kubectl kustomize DIR` (repeatable)")
     validate.add_argument("--resolution", type=int, default=int(_env("resolution", "60") or 60),
                           help="the operator's --resolution in seconds (windows and steps are checked against it)")
+    add_ledger_arguments(commands)
     bench = commands.add_parser("bench", help="measure speed and memory at scales L and M; write bench/RESULTS.md")
     bench.add_argument("--cache", default=_env("cache"), help="cache directory (default ~/.cache/kubetally)")
     bench.add_argument("--output", default="bench/RESULTS.md", help="the results table to (re)write")
@@ -186,7 +209,8 @@ async def _operator(args: argparse.Namespace) -> int:
                            host=args.host, config=_config(args), backfill_days=args.backfill_days, now=args.now,
                            memory_limit=args.memory_limit, max_queries=args.max_queries,
                            query_timeout_seconds=args.timeout,
-                           ingest_interval_seconds=args.ingest_interval, **_access(args, auth=True)),
+                           ingest_interval_seconds=args.ingest_interval, backup=_backup(args),
+                           **_access(args, auth=True)),
         admin_namespaces=frozenset(ns.strip() for ns in args.admin_namespaces.split(",") if ns.strip()),
         webhook_configuration=args.webhook_configuration,
         namespace=args.namespace,
@@ -222,6 +246,7 @@ async def _serve(args: argparse.Namespace) -> int:
             max_queries=args.max_queries,
             query_timeout_seconds=args.timeout,
             ingest_interval_seconds=args.ingest_interval,
+            backup=_backup(args),
             **_access(args, auth=args.auth == "kubernetes"),
         )
     )
@@ -230,18 +255,19 @@ async def _serve(args: argparse.Namespace) -> int:
 
 async def _ingest(args: argparse.Namespace) -> int:
     from kubetally import ingest
-    from kubetally.ledger.store import DuckDBLedger
+    from kubetally.keeper import control_socket, open_for_writing
     from kubetally.sources.prometheus import PrometheusClient
 
     config = _config(args)
-    ledger = DuckDBLedger(args.ledger)
+    ledger = await asyncio.to_thread(open_for_writing, Path(args.ledger))
 
     def progress(done: int, total: int, hour: int, coverage: float) -> None:
         stamp = datetime.fromtimestamp(hour, UTC).strftime("%Y-%m-%dT%H:%MZ")
         print(f"[{done}/{total}] {stamp} coverage {coverage:.4f}", flush=True)
 
     try:
-        async with PrometheusClient(args.prometheus_url, retries=args.retries, timeout_seconds=args.timeout) as client:
+        async with control_socket(ledger), \
+                PrometheusClient(args.prometheus_url, retries=args.retries, timeout_seconds=args.timeout) as client:
             summary = await ingest.ingest_range(
                 client,
                 ledger,
@@ -267,19 +293,34 @@ async def _rollups(args: argparse.Namespace) -> int:
     """Build the rollups for the prices recorded in the ledger (CostWeights `default`, else
     OpenCost's defaults), as `kubetally serve` and `run` do after every ingest pass."""
     from kubetally.domain.prices import opencost_default
+    from kubetally.keeper import control_socket, open_for_writing
     from kubetally.ledger.pricebook import price_book
-    from kubetally.ledger.store import DuckDBLedger
     from kubetally.service import DEFAULT_WEIGHTS
 
-    ledger = DuckDBLedger(args.ledger)
+    ledger = await asyncio.to_thread(open_for_writing, Path(args.ledger))
     started = time.perf_counter()
     try:
-        built = ledger.build_rollups(price_book(ledger, DEFAULT_WEIGHTS) or opencost_default(), rebuild=args.rebuild)
+        async with control_socket(ledger):
+            built = await asyncio.to_thread(ledger.build_rollups, price_book(ledger, DEFAULT_WEIGHTS)
+                                            or opencost_default(), rebuild=args.rebuild)
     finally:
         ledger.close()
     print(f"stored {built} hour-builds in {time.perf_counter() - started:.1f} s, "
           f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB", flush=True)
     return 0
+
+
+async def _repair(args: argparse.Namespace) -> int:
+    """`kubetally ledger repair` (`kubetally.repair`): exit 0 when every damaged hour came back, 1 when
+    some are beyond Prometheus' retention (they need a backup)."""
+    from kubetally import repair
+
+    now = _time(args.now) if args.now else int(time.time())
+    result = await repair.repair(Path(args.ledger), args.prometheus_url, _config(args), now=now,
+                                 say=lambda line: print(line, flush=True))
+    for line in repair.lines(result, Path(args.ledger)):
+        print(line, flush=True)
+    return 1 if result.lost else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -305,16 +346,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         cache = Path(args.cache) if args.cache else default_cache()
         workdir = Path(args.workdir) if args.workdir else cache / "demo" / "run"
         return run_demo(DemoOptions(cache=cache, workdir=workdir, port=args.port))
+    if args.command == "ledger" and args.ledger_command != "repair":
+        from kubetally import ledger_cli
+
+        if args.ledger_command == "verify":
+            return ledger_cli.verify_command(args.ledger, args.timeout)
+        if args.ledger_command == "backup":
+            return ledger_cli.backup_command(args.ledger, args.to, args.keep, args.timeout)
+        return ledger_cli.restore_command(args.source, args.ledger)
     if args.command == "validate":
         from kubetally.validate_cli import validate_command
 
         return validate_command(args.paths, args.kustomize, resolution_seconds=args.resolution)
     try:
-        commands = {"serve": _serve, "ingest": _ingest, "run": _operator, "rollups": _rollups}
+        commands = {"serve": _serve, "ingest": _ingest, "run": _operator, "rollups": _rollups, "ledger": _repair}
         return asyncio.run(commands[args.command](args))
     except (KubetallyError, SpecError) as error:
         print(f"kubetally: {error}", file=sys.stderr)
-        return 2
+        return int(getattr(error, "exit_code", 2))  # a ledger's own code (`ledger.errors`), else 2
 
 
 if __name__ == "__main__":

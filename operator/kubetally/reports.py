@@ -128,7 +128,7 @@ def failed_status(
     """Status for a report (or CostWeights) that could not be computed (recorded): InvalidSpec or
     MetricsUnavailable. Both are Degraded=True: the object is not served as it asks (GitOps tools read
     Degraded as "look at me"; manifests/argocd maps it to Argo CD's Degraded health)."""
-    reason = "InvalidSpec" if isinstance(error, SpecError) else "MetricsUnavailable"
+    reason = "InvalidSpec" if isinstance(error, SpecError) else str(getattr(error, "reason", "MetricsUnavailable"))
     degraded = "True"
     return {
         "observedGeneration": generation,

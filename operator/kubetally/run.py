@@ -47,8 +47,15 @@ class RunOptions:
 
 
 async def run(options: RunOptions) -> None:
-    """Run the operator (cluster-wide, without peering) until it is stopped."""
-    await kopf.operator(clusterwide=True, standalone=True, memo=kopf.Memo(options=options))
+    """Run the operator (cluster-wide, without peering) until it is stopped. The process is assembled
+    first, so a ledger a user must fix (locked, not a ledger, newer, no space, read-only) stops the
+    command with its sentence and exit code, not a startup handler kopf would retry (`keeper`)."""
+    memo = kopf.Memo(options=options, assembled=await assemble(options.serve))
+    try:
+        await kopf.operator(clusterwide=True, standalone=True, memo=memo)
+    finally:
+        if getattr(memo, "process", None) is None:  # startup never took it (cleanup closes what it took)
+            await memo.assembled.close()
 
 
 @kopf.on.startup()
@@ -59,7 +66,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
     options: RunOptions = memo.options
-    process = await assemble(options.serve)
+    process = getattr(memo, "assembled", None) or await assemble(options.serve)
     try:
         runtime = Runtime(service=process.service, ledger=process.ledger, admin_namespaces=options.admin_namespaces,
                           api=custom_objects_api())

@@ -46,7 +46,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from kubetally import ingest
+from kubetally import ingest, keeper
 from kubetally.access.kubeapi import api_client, front_proxy
 from kubetally.access.reviews import Reviews
 from kubetally.access.tls import self_signed, server_context
@@ -59,7 +59,9 @@ from kubetally.domain.errors import KubetallyError, SpecError
 from kubetally.domain.vocabulary import Method
 from kubetally.domain.window import Window
 from kubetally.engine.query import CostQuery
-from kubetally.ledger.store import DuckDBLedger, memory_bytes
+from kubetally.ledger.errors import LedgerError
+from kubetally.ledger.memory import duckdb_memory as duckdb_memory  # `serve` sizes DuckDB's share
+from kubetally.ledger.store import DuckDBLedger
 from kubetally.objects import ObjectLister, serve_objects
 from kubetally.reports import ResultFinder, no_results
 from kubetally.service import CostService
@@ -95,6 +97,7 @@ class ServeOptions:
     tls_key_file: Path | None = None
     #: The admin route for the kube-apiserver's service proxy (off by default; README "The service proxy").
     service_proxy_port: int | None = None
+    backup: keeper.BackupSchedule | None = None  # `--backup-dir` ... (README "Ledger: integrity, backups, restore")
 
 
 def make_clock(now: int | None) -> Callable[[], int]:
@@ -175,8 +178,13 @@ async def ingest_loop(service: CostService, client: PrometheusClient, options: S
     while True:
         recoveries = health.recoveries
         failed = False
+        if await keeper.idle_while_refused(service, options.ingest_interval_seconds):  # never write into damage
+            continue
         try:
             earliest = await ingest_once(service, client, options, metrics, earliest)
+        except LedgerError as error:  # no space, read-only: the sentence, not a traceback; retried next pass
+            failed = True
+            log.error("ingest stopped: %s", error)
         except KubetallyError as error:
             failed = True
             log.warning("ingest failed, retrying when the store answers again (at most %.0f s): %s",
@@ -185,6 +193,8 @@ async def ingest_loop(service: CostService, client: PrometheusClient, options: S
             log.exception("ingest failed unexpectedly")
         try:
             metrics.rollup_builds.inc(await refresh_rollups(service))
+        except LedgerError as error:
+            log.error("building rollups stopped: %s", error)
         except Exception:
             log.exception("building rollups failed; answers are computed from the facts meanwhile")
         if failed and health.recoveries != recoveries:
@@ -319,6 +329,7 @@ async def start_api(service: CostService, metrics: Metrics, health: StoreHealth,
             continue
         app = build_app(service, metrics, health.ready, results, state=health.describe, gate=checked, budgets=budgets,
                         objects=objects)
+        keeper.guard(app, service.ledger)  # a damaged ledger: /readyz says why, answers are refused with 503
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, options.host, port, ssl_context=context).start()
@@ -356,6 +367,7 @@ class Process:
         self.api = await start_api(self.service, self.metrics, self.clients.health, self.options, self.gate, results,
                                    budgets, objects)
         self.tasks.extend(background_tasks(self.service, self.clients, self.options, self.metrics))
+        await keeper.attach(self.ledger, self.metrics.registry, self.stack, self.options.backup, self.spawn)
         return self.api
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -371,29 +383,18 @@ class Process:
         await self.stack.aclose()
 
 
-#: The share of `--memory-limit` DuckDB's buffers and operators get (percent); the rest is the
-#: process's own: the interpreter, and the answers being written (at most `max_queries` computed at
-#: once, each up to ~50 MB of body text at scale L). Measured at L with 16 clients (bench/RESULTS.md).
-DUCKDB_SHARE_PERCENT = 50
-
-
-def duckdb_memory(limit: str | None) -> str | None:
-    """DuckDB's cap for a process budget of `limit` (`DUCKDB_SHARE_PERCENT` of it), or None."""
-    return None if limit is None else f"{memory_bytes(limit) * DUCKDB_SHARE_PERCENT // 100}B"
-
-
 async def assemble(options: ServeOptions) -> Process:
     """The process `options` describe, not serving yet; what was opened is closed again if a part fails
     (a refused exposure, an unreachable Kubernetes API for the caller checks, an unreadable weights file)."""
     check_exposure(options)
     async with AsyncExitStack() as stack:
-        ledger = DuckDBLedger(options.ledger, memory_limit=duckdb_memory(options.memory_limit))
+        ledger = await asyncio.to_thread(keeper.open_verified, options.ledger, duckdb_memory(options.memory_limit))
         stack.callback(ledger.close)
         gate = await open_gate(options, ledger, stack)
         clients = await open_clients(options, stack)
         service = CostService(ledger, clients.live, options.config, make_clock(options.now),
                               max_queries=options.max_queries)
-        weights = tuple(load_weights(service, options.weights))
+        weights = tuple(load_weights(service, options.weights)) if ledger.failure is None else ()  # never written
         process = Process(options=options, ledger=ledger, clients=clients, service=service, gate=gate,
                           metrics=Metrics(), weights=weights, stack=stack.pop_all())
     return process

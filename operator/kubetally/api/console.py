@@ -69,8 +69,8 @@ async def settings(request: web.Request) -> web.StreamResponse:
     """Whether the page must ask for a token (this process checks callers) before it calls the APIs, and
     which lists this process has (`kubetally serve` has no CostReports or CostBudgets), so that the
     page never makes a call it knows will be refused."""
-    lists = []
-    for kind in KINDS:  # asked for no namespace: reveals nothing, only whether this process has the kind
+    lists = ["costweights"]  # every process has prices; the others are asked for no namespace, which
+    for kind in ("costreports", "costbudgets"):  # reveals nothing but whether this process has the kind
         try:
             await request.app[OBJECTS](kind, frozenset())
         except NoResult:

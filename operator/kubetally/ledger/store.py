@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
+import sys
 import threading
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Protocol
 
 import duckdb
 
-from kubetally.domain.errors import SpecError
 from kubetally.domain.prices import PriceBook
 from kubetally.engine import rollup, stages
 from kubetally.engine.facts import Facts
@@ -38,21 +36,14 @@ from kubetally.engine.plan import RollupPlan
 from kubetally.facts.batch import FactBatch
 from kubetally.facts.load import insert
 from kubetally.facts.schema import TABLES
-from kubetally.ledger import rollups
+from kubetally.ledger import files, rollups
+from kubetally.ledger.errors import LedgerDamaged, LedgerError, LedgerNoSpace, LedgerReadOnly
 from kubetally.ledger.memo import Memo
+from kubetally.ledger.memory import memory_bytes as memory_bytes
+from kubetally.ledger.records import HourRecord as HourRecord
+from kubetally.ledger.records import PriceRecord as PriceRecord
 
 SCHEMA_VERSION = 1
-_MEMORY = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
-_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30,
-          "TiB": 2**40}
-
-
-def memory_bytes(text: str) -> int:
-    """A size as DuckDB reads it (`1GB` = 10^9 bytes, `1GiB` = 2^30), in bytes; SpecError if it is none."""
-    found = _MEMORY.fullmatch(text.strip())
-    if found is None:
-        raise SpecError("--memory-limit", f"{text!r} is not a size; e.g. 1GB, 512MB, 2GiB")
-    return int(float(found.group(1)) * _UNITS[found.group(2)])
 
 _META = """
 CREATE TABLE IF NOT EXISTS ledger_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -62,26 +53,6 @@ CREATE TABLE IF NOT EXISTS hours (
 CREATE TABLE IF NOT EXISTS price_versions (
     name VARCHAR, effective_from BIGINT, recorded_at BIGINT, spec VARCHAR);
 """
-
-
-@dataclass(frozen=True, slots=True)
-class HourRecord:
-    """One ingested hour: its coverage in [0, 1], when it was written, how many container facts."""
-
-    hour_start: int
-    coverage: float
-    ingested_at: int
-    container_facts: int
-
-
-@dataclass(frozen=True, slots=True)
-class PriceRecord:
-    """One stored CostWeights version: the spec as applied, and the hour it prices from."""
-
-    name: str
-    effective_from: int
-    recorded_at: int
-    spec: Mapping[str, object]
 
 
 class Ledger(Protocol):
@@ -115,27 +86,54 @@ class DuckDBLedger:
     """The ledger in an embedded DuckDB file (`:memory:` for a throw-away one)."""
 
     def __init__(self, path: str | Path, *, memory_limit: str | None = None) -> None:
-        """Open (or create) the ledger at `path`. `memory_limit` (e.g. "1GB") caps DuckDB's memory;
-        larger work spills to `<path>.tmp`. Without it DuckDB takes up to 80% of the machine's RAM."""
+        """Open (or create) the ledger at `path` (`ledger.files.connect`: a `LedgerError` for what a
+        user can fix). `memory_limit` (e.g. "1GB") caps DuckDB's memory; larger work spills to
+        `<path>.tmp`. Without it DuckDB takes up to 80% of the machine's RAM."""
         if memory_limit is not None:
             memory_limit = f"{memory_bytes(memory_limit)}B"
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)  # create what we open
-        self._con = duckdb.connect(self.path)
-        if memory_limit is not None:
-            self._con.execute(f"SET memory_limit = '{memory_limit}'")
+        #: Set when the file or this process's database became unusable (damage found by a read or by `ledger.verify`,
+        #: a DuckDB fatal error): every later read and write raises it (`_guarded`). `write_error`: the last write
+        #: refused for want of space or permission, until the next commit (/readyz shows both).
+        self.failure: LedgerError | None = None
+        self.write_error: LedgerError | None = None
+        self._con = duckdb.connect(self.path) if self.path == ":memory:" else \
+            files.connect(self.path, read_only=False, schema_version=SCHEMA_VERSION)
         self._write_lock = threading.Lock()
         #: What requests read before they compute, kept until the next write (`ledger.memo`).
         self._memo = Memo()
-        self._con.execute(_META)
-        for table, columns in TABLES.items():
-            body = ", ".join(f"{name} {kind}" for name, kind in columns.items())
-            self._con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({body})")
-        rollups.ensure_tables(self._con)
-        self._con.execute(
-            "INSERT INTO ledger_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)]
-        )
+        with self._guarded():
+            if memory_limit is not None:
+                self._con.execute(f"SET memory_limit = '{memory_limit}'")
+            self._con.execute(_META)
+            for table, columns in TABLES.items():
+                body = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+                self._con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({body})")
+            rollups.ensure_tables(self._con)
+            self._con.execute(
+                "INSERT INTO ledger_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)])
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:  # for `ledger.verify` and `ledger.backup` (own cursors)
+        return self._con
+
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """Raise a `LedgerError` for what DuckDB or the OS report that a user can act on (`ledger.files`);
+        damage, and any DuckDB fatal error (its database is then invalid in this process), is kept in
+        `failure`, which refuses every later read and write."""
+        if self.failure is not None:
+            raise self.failure
+        try:
+            yield
+        except (duckdb.Error, OSError) as error:
+            found = files.classify(error, self.path)
+            if isinstance(found, LedgerDamaged) or isinstance(error, duckdb.FatalException):
+                self.failure = found or files.damaged(self.path, str(error).split("\n")[0])
+            self.write_error = found if isinstance(found, (LedgerNoSpace, LedgerReadOnly)) else self.write_error
+            if found is None:
+                raise
+            raise found from error
 
     def close(self) -> None:
         self._con.close()
@@ -146,6 +144,9 @@ class DuckDBLedger:
 
     def _all_hours(self, cluster: str) -> dict[int, HourRecord]:
         """Every ingested hour of `cluster`, in order (kept until the next write)."""
+
+        if self.failure is not None:
+            raise self.failure  # a damaged ledger answers nothing (and no live window is collected for it)
 
         def read() -> dict[int, HourRecord]:
             cursor = self._con.cursor()
@@ -227,17 +228,19 @@ class DuckDBLedger:
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor inside one transaction, under the write lock: committed if the block ends
         normally, rolled back (temporary tables included) if it raises."""
-        with self._write_lock:
+        with self._write_lock, self._guarded():
             cursor = self._con.cursor()
             try:
                 cursor.execute("BEGIN TRANSACTION")
                 try:
                     yield cursor
                 except BaseException:
-                    cursor.execute("ROLLBACK")
+                    if not isinstance(sys.exception(), duckdb.FatalException):
+                        cursor.execute("ROLLBACK")
                     raise
                 cursor.execute("COMMIT")
                 self._memo.wrote()
+                self.write_error = None
             finally:
                 cursor.close()
 
@@ -247,7 +250,7 @@ class DuckDBLedger:
         """Append a version of CostWeights `name`, unless its newest version has the same spec and
         start already. Returns True if a version was added."""
         text = json.dumps(spec, sort_keys=True)
-        with self._write_lock:
+        with self._write_lock, self._guarded():
             cursor = self._con.cursor()
             try:
                 latest = cursor.execute(
@@ -377,7 +380,8 @@ class DuckDBLedger:
         `Facts.stored` rows instead of facts: bookkeeping only, nothing is decided here. With `hours` (the
         window plan's ledger hours), only those hours are read from the ledger: an hour the plan
         collects live instead (cut by a set boundary) must not be counted twice."""
-        cursor = self._con.cursor()
+        with self._guarded():
+            cursor = self._con.cursor()
         try:
             generation = self._begin(cursor)
             base = [(start, end)] if hours is None else rollups.runs(hours)
@@ -390,7 +394,9 @@ class DuckDBLedger:
                     spans = rollups.intersect(base, rollups.complement(sorted(hour_runs + day_runs), start, end))
             facts = self._fact_views(cursor, start, end, live, spans, None if hours is None else base)
             any_live = bool(spans) or (live is not None and any(live.rows(table) for table in TABLES))
-            yield dataclasses.replace(facts, stored=stored, live=stored is None or any_live, rolled_back=True)
+            with self._guarded():  # a damaged block read by the engine: the ledger is refused from now on
+                yield dataclasses.replace(facts, stored=stored, live=stored is None or any_live, rolled_back=True)
         finally:
-            cursor.execute("ROLLBACK")
+            with suppress(duckdb.Error):
+                cursor.execute("ROLLBACK")
             cursor.close()

@@ -104,7 +104,7 @@ async def test_a_missing_library_is_a_503_naming_the_script(client: TestClient[A
 async def test_settings_say_whether_to_sign_in_and_which_lists_exist(tmp_path: Path, lister: Lister,
                                                                      client: TestClient[Any, Any]) -> None:
     assert await (await client.get("/ui/settings.json")).json() == {
-        "signIn": True, "lists": ["costreports", "costbudgets", "costweights"]}
+        "signIn": True, "lists": ["costweights", "costreports", "costbudgets"]}
     assert all(namespaces == frozenset() for _, namespaces in lister.asked)  # asked for nothing
     service = topology_service(tmp_path / "open")
     served = serve_objects(["default"], service.ledger.price_versions, service.clock)

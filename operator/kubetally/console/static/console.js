@@ -10,7 +10,12 @@
 import { csvCell, isIdle, money, number, percent, quote, ratio, utc } from "./format.js";
 import { LISTS } from "./lists.js";
 
-const API = "/apis/query.kubetally.io/v1alpha1";
+// Every URL is relative to the page's folder (`/ui/` → `/`), so the console also works under a path
+// prefix: the kube-apiserver's service proxy (`…/services/https:kubetally:service-proxy/proxy/ui/`), an
+// ingress rule with a prefix.
+const ROOT = new URL("..", location.href).pathname;
+const COST = ROOT + "v2/cost";
+const API = ROOT + "apis/query.kubetally.io/v1alpha1";
 const TOKEN = "kubetally.token";
 const GIB = 1024 ** 3;
 const SERIES = 9; // rows drawn as their own series; the others are stacked as "other"
@@ -254,7 +259,7 @@ async function showCost(q) {
   if (label) $("label").value = q.aggregate.slice(6);
   const common = { window: q.window, aggregate: q.aggregate, idle: q.idle };
   if (q.filter) common.filter = q.filter;
-  const [series, whole] = await Promise.all([api("/v2/cost", { ...common, step: q.step }), api("/v2/cost", common)]);
+  const [series, whole] = await Promise.all([api(COST, { ...common, step: q.step }), api(COST, common)]);
   page.cost = { series, whole, query: common };
   page.chart.resize(); // sized now that the view is shown (it may have been hidden at start)
   page.idleChart.resize();

@@ -1,0 +1,181 @@
+"""The ledger inside a long-running process (`serve`, `run`; the control socket also in `ingest`,
+`rollups` and `ledger repair`): opened and verified at start, its state for /readyz and /metrics,
+answers to `kubetally ledger backup|verify`, and the optional backup schedule.
+
+Decisions (issue 19):
+- Open failures a user can fix (locked, not a ledger, newer, no space, read-only: `ledger.errors`)
+  refuse to start: the command line prints the sentence and exits with its code.
+- A damaged ledger does not stop the process: it runs Degraded (a crash loop hides the reason in
+  a log; a running process shows it in /readyz, in `kubetally_ledger_damaged` and in every
+  CostReport's conditions). It never writes into the file (`DuckDBLedger.failure` refuses every write
+  and read), so a repair or restore starts from what was there. When DuckDB cannot even open the
+  file, the process keeps an empty in-memory stand-in, failed the same way.
+- The whole `ledger.verify` runs at open: ~4 s for the L ledger (720 h, 9.2M container facts,
+  1.4 GB) on 2 cores, well inside the liveness probe's grace (manifests/manager: 15 s + 3 × 20 s).
+  A damaged block first met later, by a query or a write, fails the ledger the same way
+  (`DuckDBLedger._guarded`).
+- /readyz stays 200 with `degraded: …` (as for a store outage): the Service and the aggregated
+  APIService keep routing, so callers read the 503 Status naming the damage instead of a
+  connection refused or an unavailable APIService that breaks `kubectl api-resources`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Gauge
+
+from kubetally.api.app import STATE
+from kubetally.api.ledger_guard import ledger_guard
+from kubetally.ledger import backup, control, verify
+from kubetally.ledger.errors import LedgerDamaged
+from kubetally.ledger.files import damaged
+from kubetally.ledger.store import SCHEMA_VERSION, DuckDBLedger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BackupSchedule:
+    """`--backup-dir`, `--backup-every` (seconds), `--backup-keep` (newest N kept)."""
+
+    directory: Path
+    every_seconds: float = 86400.0
+    keep: int = 7
+
+
+def open_verified(path: Path, memory_limit: str | None = None, *, quiet: bool = False) -> DuckDBLedger:
+    """The ledger at `path`, verified (module docstring); a LedgerError other than damage propagates.
+    The findings are logged unless `quiet` (a command line prints one sentence instead)."""
+    report = log.error if not quiet else (lambda *_: None)
+    try:
+        ledger = DuckDBLedger(path, memory_limit=memory_limit)
+    except LedgerDamaged as error:
+        report("%s", error)
+        ledger = DuckDBLedger(":memory:")
+        ledger.path = str(path)
+        ledger.failure = error
+        return ledger
+    checked = verify.verify(ledger.connection, str(path))
+    for finding in checked.findings[:20]:
+        report("ledger %s: %s", path, finding)
+    if checked.findings:
+        ledger.failure = damaged(str(path), f"{len(checked.findings)} finding(s) at start, first: "
+                                            f"{checked.findings[0]}")
+        report("%s", ledger.failure)
+    else:
+        log.info("%s", checked.summary())
+    return ledger
+
+
+def open_for_writing(path: Path) -> DuckDBLedger:
+    """The ledger at `path`, verified, for a command that writes (`ingest`, `rollups`): a damaged one is
+    refused (LedgerDamaged, exit 1) before anything is read from Prometheus or written."""
+    ledger = open_verified(path, quiet=True)
+    if ledger.failure is not None:
+        ledger.close()
+        raise ledger.failure
+    return ledger
+
+
+async def idle_while_refused(service: object, seconds: float) -> bool:
+    """When the ledger of `service` (a CostService) is refused, wait `seconds` and say so: the ingest loop
+    then writes nothing (and builds no rollups) this pass."""
+    if getattr(getattr(service, "ledger", None), "failure", None) is None:
+        return False
+    await asyncio.sleep(seconds)
+    return True
+
+
+def describe(ledger: DuckDBLedger) -> str:
+    """The ledger's part of /readyz: "" when usable, else `degraded: …` naming the failure."""
+    if ledger.failure is not None:
+        return (f"degraded: {ledger.failure} (answers that read the ledger are refused with 503; nothing is written "
+                "to it)")
+    if ledger.write_error is not None:
+        return f"degraded: {ledger.write_error} (answers come from the hours stored; new hours wait until then)"
+    return ""
+
+
+def guard(app: web.Application, ledger: DuckDBLedger) -> None:
+    """On `app` (not started yet): /readyz names the ledger's failure first, and every answer that
+    reads the ledger is refused with a 503 Status while it has one (`api.ledger_guard`, innermost)."""
+    store_state = app[STATE]
+    app[STATE] = lambda: describe(ledger) or store_state()
+    app.middlewares.append(ledger_guard(lambda: ledger.failure))
+
+
+async def attach(ledger: DuckDBLedger, registry: CollectorRegistry, stack: AsyncExitStack,
+                 schedule: BackupSchedule | None, spawn: Callable[[Coroutine[Any, Any, None]], None]) -> None:
+    """What a serving process adds for its ledger: the gauges, the control socket (closed with
+    `stack`) and, with `schedule`, the backup loop (run by `spawn`)."""
+    made = gauges(ledger, registry)
+    await stack.enter_async_context(control_socket(ledger))
+    if schedule is not None:
+        spawn(backup_loop(ledger, schedule, made))
+
+
+def gauges(ledger: DuckDBLedger, registry: CollectorRegistry) -> Gauge:
+    """`kubetally_ledger_damaged` (1 while the ledger is refused) on `registry`; returns the gauge
+    `kubetally_ledger_backup_timestamp_seconds` (unix time of the last backup made, 0 before any)."""
+    Gauge("kubetally_ledger_damaged", "1 while the ledger is damaged or unusable: answers are refused, nothing written",
+          registry=registry).set_function(lambda: 0.0 if ledger.failure is None else 1.0)
+    return Gauge("kubetally_ledger_backup_timestamp_seconds", "unix time of the last ledger backup this process made",
+                 registry=registry)
+
+
+def handlers(ledger: DuckDBLedger) -> control.Handlers:
+    """What the control socket answers for `ledger` (`ledger.control`)."""
+
+    def take(request: dict[str, Any]) -> dict[str, Any]:
+        if ledger.failure is not None:
+            raise ledger.failure
+        made = backup.snapshot(ledger.connection, ledger.path, str(request.get("to", "")),
+                               schema_version=SCHEMA_VERSION)
+        return {"line": made.line(ledger.path), "path": str(made.path)}
+
+    def check(request: dict[str, Any]) -> dict[str, Any]:
+        if ledger.failure is not None:
+            return {"line": f"{ledger.path}: DAMAGED: {ledger.failure}", "exit": 1}
+        report = verify.verify(ledger.connection, ledger.path)
+        lines = [*report.findings, report.summary() + " (by the process holding it)"]
+        return {"line": "\n".join(lines), "exit": 0 if report.clean else 1}
+
+    return {"backup": take, "verify": check}
+
+
+@asynccontextmanager
+async def control_socket(ledger: DuckDBLedger) -> AsyncIterator[None]:
+    """Answer `kubetally ledger backup|verify` for `ledger` while the block runs."""
+    if ledger.path == ":memory:":
+        yield
+        return
+    async with control.serving(ledger.path, handlers(ledger)):
+        yield
+
+
+async def backup_loop(ledger: DuckDBLedger, schedule: BackupSchedule, made: Gauge) -> None:
+    """Every `schedule.every_seconds`: a backup into `schedule.directory`, then keep the newest
+    `schedule.keep`. A damaged ledger is not backed up (the last good backups are kept as they are)."""
+    while True:
+        await asyncio.sleep(schedule.every_seconds)
+        if ledger.failure is not None:
+            log.warning("no scheduled backup: %s", ledger.failure)
+            continue
+        try:
+            taken = await asyncio.to_thread(backup.snapshot, ledger.connection, ledger.path,
+                                            f"{schedule.directory}/", schema_version=SCHEMA_VERSION)
+            gone = backup.rotate(schedule.directory, schedule.keep)
+        except Exception as error:  # logged, retried at the next tick: a backup never stops the process
+            log.error("scheduled backup failed: %s", error)
+            continue
+        made.set(time.time())
+        log.info("%s; %d old backup(s) removed", taken.line(ledger.path), len(gone))
