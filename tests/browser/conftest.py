@@ -68,8 +68,11 @@ def _rollups_stored(url: str, timeout: float = 300) -> None:
         time.sleep(0.5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium for one test module. Not for the session: Playwright's sync API runs its own event loop
+    on this thread until it is closed, and every later asyncio test (and `sync_playwright` in
+    tests/e2e) would find a loop already running."""
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is missing: run scripts/test.sh, which installs Debian's chromium")
     with sync_playwright() as playwright:
