@@ -255,7 +255,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
 async def _ingest(args: argparse.Namespace) -> int:
     from kubetally import ingest
-    from kubetally.keeper import control_socket, open_for_writing
+    from kubetally.ledger.holder import control_socket, open_for_writing
     from kubetally.sources.prometheus import PrometheusClient
 
     config = _config(args)
@@ -293,7 +293,7 @@ async def _rollups(args: argparse.Namespace) -> int:
     """Build the rollups for the prices recorded in the ledger (CostWeights `default`, else
     OpenCost's defaults), as `kubetally serve` and `run` do after every ingest pass."""
     from kubetally.domain.prices import opencost_default
-    from kubetally.keeper import control_socket, open_for_writing
+    from kubetally.ledger.holder import control_socket, open_for_writing
     from kubetally.ledger.pricebook import price_book
     from kubetally.service import DEFAULT_WEIGHTS
 

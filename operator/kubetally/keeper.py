@@ -2,6 +2,9 @@
 `rollups` and `ledger repair`): opened and verified at start, its state for /readyz and /metrics,
 answers to `kubetally ledger backup|verify`, and the optional backup schedule.
 
+Opening, verifying and the control socket are `ledger.holder`'s (also used by `ingest` and
+`rollups`, which need no HTTP server); this module adds what a serving process needs.
+
 Decisions (issue 19):
 - Open failures a user can fix (locked, not a ledger, newer, no space, read-only: `ledger.errors`)
   refuse to start: the command line prints the sentence and exits with its code.
@@ -24,8 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Callable, Coroutine
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,10 +38,12 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from kubetally.api.app import STATE
 from kubetally.api.ledger_guard import ledger_guard
-from kubetally.ledger import backup, control, verify
-from kubetally.ledger.errors import LedgerDamaged
-from kubetally.ledger.files import damaged
+from kubetally.ledger import backup
+from kubetally.ledger.holder import control_socket, handlers, open_for_writing, open_verified
 from kubetally.ledger.store import SCHEMA_VERSION, DuckDBLedger
+
+__all__ = ["BackupSchedule", "attach", "backup_loop", "control_socket", "describe", "gauges", "guard", "handlers",
+           "idle_while_refused", "open_for_writing", "open_verified"]
 
 log = logging.getLogger(__name__)
 
@@ -50,40 +55,6 @@ class BackupSchedule:
     directory: Path
     every_seconds: float = 86400.0
     keep: int = 7
-
-
-def open_verified(path: Path, memory_limit: str | None = None, *, quiet: bool = False) -> DuckDBLedger:
-    """The ledger at `path`, verified (module docstring); a LedgerError other than damage propagates.
-    The findings are logged unless `quiet` (a command line prints one sentence instead)."""
-    report = log.error if not quiet else (lambda *_: None)
-    try:
-        ledger = DuckDBLedger(path, memory_limit=memory_limit)
-    except LedgerDamaged as error:
-        report("%s", error)
-        ledger = DuckDBLedger(":memory:")
-        ledger.path = str(path)
-        ledger.failure = error
-        return ledger
-    checked = verify.verify(ledger.connection, str(path))
-    for finding in checked.findings[:20]:
-        report("ledger %s: %s", path, finding)
-    if checked.findings:
-        ledger.failure = damaged(str(path), f"{len(checked.findings)} finding(s) at start, first: "
-                                            f"{checked.findings[0]}")
-        report("%s", ledger.failure)
-    else:
-        log.info("%s", checked.summary())
-    return ledger
-
-
-def open_for_writing(path: Path) -> DuckDBLedger:
-    """The ledger at `path`, verified, for a command that writes (`ingest`, `rollups`): a damaged one is
-    refused (LedgerDamaged, exit 1) before anything is read from Prometheus or written."""
-    ledger = open_verified(path, quiet=True)
-    if ledger.failure is not None:
-        ledger.close()
-        raise ledger.failure
-    return ledger
 
 
 async def idle_while_refused(service: object, seconds: float) -> bool:
@@ -130,36 +101,6 @@ def gauges(ledger: DuckDBLedger, registry: CollectorRegistry) -> Gauge:
           registry=registry).set_function(lambda: 0.0 if ledger.failure is None else 1.0)
     return Gauge("kubetally_ledger_backup_timestamp_seconds", "unix time of the last ledger backup this process made",
                  registry=registry)
-
-
-def handlers(ledger: DuckDBLedger) -> control.Handlers:
-    """What the control socket answers for `ledger` (`ledger.control`)."""
-
-    def take(request: dict[str, Any]) -> dict[str, Any]:
-        if ledger.failure is not None:
-            raise ledger.failure
-        made = backup.snapshot(ledger.connection, ledger.path, str(request.get("to", "")),
-                               schema_version=SCHEMA_VERSION)
-        return {"line": made.line(ledger.path), "path": str(made.path)}
-
-    def check(request: dict[str, Any]) -> dict[str, Any]:
-        if ledger.failure is not None:
-            return {"line": f"{ledger.path}: DAMAGED: {ledger.failure}", "exit": 1}
-        report = verify.verify(ledger.connection, ledger.path)
-        lines = [*report.findings, report.summary() + " (by the process holding it)"]
-        return {"line": "\n".join(lines), "exit": 0 if report.clean else 1}
-
-    return {"backup": take, "verify": check}
-
-
-@asynccontextmanager
-async def control_socket(ledger: DuckDBLedger) -> AsyncIterator[None]:
-    """Answer `kubetally ledger backup|verify` for `ledger` while the block runs."""
-    if ledger.path == ":memory:":
-        yield
-        return
-    async with control.serving(ledger.path, handlers(ledger)):
-        yield
 
 
 async def backup_loop(ledger: DuckDBLedger, schedule: BackupSchedule, made: Gauge) -> None:
