@@ -105,7 +105,11 @@ def gauges(ledger: DuckDBLedger, registry: CollectorRegistry) -> Gauge:
 
 async def backup_loop(ledger: DuckDBLedger, schedule: BackupSchedule, made: Gauge) -> None:
     """Every `schedule.every_seconds`: a backup into `schedule.directory`, then keep the newest
-    `schedule.keep`. A damaged ledger is not backed up (the last good backups are kept as they are)."""
+    `schedule.keep`. A damaged ledger is not backed up (the last good backups are kept as they are).
+    The newest `keep` are also what is left at start: a process stopped between a backup and its
+    rotation leaves one more, removed here."""
+    if schedule.directory.is_dir():
+        backup.rotate(schedule.directory, schedule.keep)
     while True:
         await asyncio.sleep(schedule.every_seconds)
         if ledger.failure is not None:

@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from kubetally import ingest
-from kubetally.ledger import files, verify
+from kubetally.ledger import backup, files, verify
 from kubetally.ledger.errors import LedgerError
 from kubetally.ledger.salvage import copy_hours
 from kubetally.ledger.store import SCHEMA_VERSION, DuckDBLedger
@@ -101,11 +101,7 @@ async def repair(path: Path, prometheus_url: str, config: SourceConfig, *, now: 
         await _ingest_again(ledger, sorted(bad), prometheus_url, config, now, result, say)
     finally:
         ledger.close()
-    checked = files.connect(str(building), read_only=True, schema_version=SCHEMA_VERSION)
-    try:
-        after = verify.verify(checked, str(building))
-    finally:
-        checked.close()
+    after = backup.verify_file(building, SCHEMA_VERSION)
     if not after.clean:
         raise LedgerError(str(building), f"the repaired ledger {building} does not verify ({after.findings[0]}); "
                                          f"{path} is left as it was")

@@ -107,13 +107,19 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _verified(path: Path, schema_version: int) -> verify.Report:
-    """`verify` of the ledger file at `path` (read-only); LedgerDamaged naming the first finding."""
+def verify_file(path: Path, schema_version: int) -> verify.Report:
+    """`verify` of the ledger file at `path`, opened read-only for it and closed again (a file no
+    DuckDB of this process holds: a backup, a repaired copy)."""
     con = files.connect(str(path), read_only=True, schema_version=schema_version)
     try:
-        report = verify.verify(con, str(path))
+        return verify.verify(con, str(path))
     finally:
         con.close()
+
+
+def _verified(path: Path, schema_version: int) -> verify.Report:
+    """`verify_file`, or LedgerDamaged naming the first finding."""
+    report = verify_file(path, schema_version)
     if not report.clean:
         raise files.damaged(str(path), f"{len(report.findings)} finding(s), first: {report.findings[0]}")
     return report
